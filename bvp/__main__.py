@@ -1,0 +1,2 @@
+from bvp.cli import main
+main()
