@@ -1,0 +1,233 @@
+"""Read candle files of every supported layout into one canonical frame.
+
+Canonical frame: columns ``OPEN_TIME`` (naive UTC ``datetime64[ns]``, the candle's open)
+and ``OPEN, HIGH, LOW, CLOSE, VOLUME`` (float64), rows in file order. Reading never
+sorts, de-duplicates or repairs: that is validation's job, so problems are reported
+rather than hidden.
+
+Supported layouts:
+    * Kaggle export of Binance klines: ``Open time,Open,High,Low,Close,Volume,Close
+      time,...`` with ``2018-01-01 00:00:00.000000 UTC`` or ``2018-01-01 00:00:00``.
+    * Binance API rows: the same columns (or no header, 12 columns) with epoch
+      milliseconds, or a JSON array of kline arrays.
+    * Yahoo-style Kaggle BTC datasets: ``Date,Open,High,Low,Close,Volume`` in any
+      order, optional ``Adj Close`` (ignored: BTC has no corporate actions).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml._typing import Interval
+from ml.errors import DataValidationError
+
+__all__ = [
+    "CLOSE",
+    "HIGH",
+    "LOW",
+    "OPEN",
+    "OPEN_TIME",
+    "PRICE_COLUMNS",
+    "VOLUME",
+    "CANDLE_COLUMNS",
+    "DataVersion",
+    "bundled_path",
+    "candles_from_klines",
+    "data_version",
+    "parse_candles",
+    "read_candles",
+]
+
+OPEN_TIME = "open_time"
+OPEN = "open"
+HIGH = "high"
+LOW = "low"
+CLOSE = "close"
+VOLUME = "volume"
+PRICE_COLUMNS = (OPEN, HIGH, LOW, CLOSE)
+CANDLE_COLUMNS = (OPEN_TIME, *PRICE_COLUMNS, VOLUME)
+
+BUNDLED_FILES: dict[str, str] = {"1d": "btcusdt_1d.csv.gz", "4h": "btcusdt_4h.csv.gz"}
+_BINANCE_HEADER = (
+    "Open time", "Open", "High", "Low", "Close", "Volume", "Close time",
+    "Quote asset volume", "Number of trades", "Taker buy base asset volume",
+    "Taker buy quote asset volume", "Ignore",
+)  # fmt: skip
+_TIME_ALIASES = ("open time", "open_time", "opentime", "date", "datetime", "timestamp")
+_NAME_MAP = {OPEN: "open", HIGH: "high", LOW: "low", CLOSE: "close", VOLUME: "volume"}
+
+
+def bundled_path(interval: Interval) -> Path:
+    """Path of the bundled real Binance BTCUSDT candle file.
+
+    Args:
+        interval: ``"1d"`` or ``"4h"``.
+
+    Returns:
+        Path to a gzipped CSV in the Kaggle export layout.
+    """
+    if interval not in BUNDLED_FILES:
+        raise DataValidationError("interval", interval, "expected one of 1d, 4h")
+    ref = resources.files("ml") / "bundled" / BUNDLED_FILES[interval]
+    return Path(str(ref))
+
+
+def read_candles(path: str | Path) -> pd.DataFrame:
+    """Read a candle file of any supported layout (optionally gzipped).
+
+    Args:
+        path: CSV (``.csv`` or ``.csv.gz``) or JSON kline array (``.json``).
+
+    Returns:
+        The canonical candle frame.
+
+    Raises:
+        DataValidationError: Unknown layout, missing columns or unparsable values.
+    """
+    p = Path(path)
+    raw = p.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    text = raw.decode("utf-8-sig")
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataValidationError(
+                "file", str(p), f"expected a JSON array of klines ({exc.msg})"
+            ) from exc
+        return candles_from_klines(rows)
+    return parse_candles(text)
+
+
+def parse_candles(text: str) -> pd.DataFrame:
+    """Parse CSV text of any supported layout into the canonical frame."""
+    first = text.lstrip().split("\n", 1)[0]
+    header_less = first[:1].isdigit() and first.count(",") >= 5
+    frame = pd.read_csv(
+        io.StringIO(text),
+        header=None if header_less else "infer",
+        names=list(_BINANCE_HEADER)[: first.count(",") + 1] if header_less else None,
+        dtype=str,
+        keep_default_na=False,
+    )
+    cols = {c.strip().lower(): c for c in frame.columns}
+    time_col = next((cols[a] for a in _TIME_ALIASES if a in cols), None)
+    if time_col is None:
+        raise DataValidationError(
+            "columns", list(frame.columns), "expected a time column: Open time or Date"
+        )
+    out = pd.DataFrame({OPEN_TIME: _parse_times(frame[time_col])})
+    for name in (OPEN, HIGH, LOW, CLOSE, VOLUME):
+        if name not in cols:
+            raise DataValidationError(
+                "columns",
+                list(frame.columns),
+                f"expected a {name.capitalize()} column",
+            )
+        out[name] = _parse_numbers(frame[cols[name]], name, out[OPEN_TIME])
+    return out
+
+
+def candles_from_klines(rows: list[list[Any]]) -> pd.DataFrame:
+    """Convert Binance ``/api/v3/klines`` rows (epoch ms) to the canonical frame."""
+    if not isinstance(rows, list) or any(
+        not isinstance(r, list) or len(r) < 6 for r in rows
+    ):
+        bad = next((r for r in rows if not isinstance(r, list) or len(r) < 6), rows)
+        raise DataValidationError(
+            "kline", bad, "expected an array of [open_time_ms, open, high, low, ...]"
+        )
+    frame = pd.DataFrame(
+        {
+            "Open time": [str(r[0]) for r in rows],
+            **{k: [str(r[i]) for r in rows] for i, k in enumerate(_NAME_MAP, 1)},
+        }
+    )
+    return parse_candles(frame.to_csv(index=False))
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    s = values.astype(str).str.strip()
+    numeric = s.str.fullmatch(r"\d{10,16}")
+    if numeric.all() and len(s):
+        digits = s.str.len().max()
+        unit = "us" if digits >= 16 else "ms" if digits >= 13 else "s"
+        return pd.to_datetime(s.astype("int64"), unit=unit).astype("datetime64[ns]")
+    cleaned = s.str.replace(r"\s*UTC$", "", regex=True).str.replace(
+        r"Z$|\+00:00$", "", regex=True
+    )
+    parsed = pd.to_datetime(cleaned, format="mixed", errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            "open_time",
+            values.iloc[i],
+            "expected a timestamp like 2018-01-01 00:00:00[.000000 UTC] or epoch ms",
+            at=f"row {i + 1}",
+            count=int(bad.sum()),
+        )
+    return parsed.astype("datetime64[ns]")
+
+
+def _parse_numbers(values: pd.Series, name: str, times: pd.Series) -> pd.Series:
+    stripped = values.astype(str).str.strip()
+    missing = stripped.isin(["", "nan", "NaN", "null", "None"])
+    nums = pd.to_numeric(stripped.where(~missing), errors="coerce")
+    bad = nums.isna() & ~missing
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            name, values.iloc[i], "expected a number", at=_stamp(times.iloc[i]),
+            count=int(bad.sum()),
+        )  # fmt: skip
+    return nums.astype("float64")
+
+
+def _stamp(t: Any) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Identity of a candle frame: content hash, row count and time range."""
+
+    sha256: str
+    rows: int
+    first: str
+    last: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        """Flat dict for tags and JSON."""
+        return {
+            "sha256": self.sha256,
+            "rows": self.rows,
+            "first": self.first,
+            "last": self.last,
+        }
+
+
+def data_version(candles: pd.DataFrame) -> DataVersion:
+    """Hash the canonical columns so equal data gives equal versions."""
+    frame = candles.loc[:, list(CANDLE_COLUMNS)].reset_index(drop=True)
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    ).hexdigest()
+    times = candles[OPEN_TIME]
+    return DataVersion(
+        sha256=digest,
+        rows=len(candles),
+        first=str(times.min().date()) if len(candles) else "",
+        last=str(times.max().date()) if len(candles) else "",
+    )

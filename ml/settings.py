@@ -1,0 +1,228 @@
+"""One settings object, read once per entrypoint and passed down.
+
+Every field can be overridden with an environment variable: prefix ``BVP_``, nested
+groups joined by ``__`` (for example ``BVP_SERVING__HTTP_PORT=9000``). Defaults run the
+embedded local path: bundled candles, sqlite MLflow under ``.bvp/``, MLServer, the
+transformer and Gradio on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml._typing import GapPolicy
+from ml.labels import DEFAULT_THRESHOLDS, V30_WINDOW
+
+__all__ = [
+    "AwsSettings",
+    "DataSettings",
+    "MlflowSettings",
+    "ServingSettings",
+    "Settings",
+    "TargetSettings",
+    "TrainSettings",
+    "TransformerSettings",
+    "UiSettings",
+    "MonitoringSettings",
+]
+
+
+class DataSettings(BaseModel):
+    daily_path: Path | None = None
+    """Daily candle file; None means the bundled Binance BTCUSDT file."""
+    h4_path: Path | None = None
+    """4-hour candle file; None means the bundled one. Set to an empty file path to
+    train without intraday features is not supported: use ``use_4h``."""
+    use_4h: bool = True
+    """Use 4-hour candles for realized-variance features."""
+    gap_policy_1d: GapPolicy = "raise"
+    """Missing daily candles: ``raise`` fails validation, ``report`` keeps going."""
+    gap_policy_4h: GapPolicy = "report"
+    """Missing 4-hour candles (Binance maintenance windows exist): usually ``report``."""
+    binance_base_url: str = "https://api.binance.com"
+    """Binance spot REST base URL. Regions answered with HTTP 451 can use the public
+    market-data host https://data-api.binance.vision."""
+    binance_symbol: str = "BTCUSDT"
+    """Trading pair fetched from Binance."""
+    kaggle_dataset: str = "novandraanugrah/bitcoin-historical-datasets-2018-2024"
+    """Kaggle dataset slug (owner/name) with BTC candles."""
+    store_dir: Path | None = None
+    """Local candle store; None means ``<home>/data``."""
+
+
+class TargetSettings(BaseModel):
+    thresholds: tuple[float, float] = DEFAULT_THRESHOLDS
+    """V30 cut points (annualised): Low if V30 <= first, Normal if <= second, else High."""
+    window: int = V30_WINDOW
+    """Days of log returns in V30."""
+    max_horizon: int = 30
+    """Largest forecast horizon in days; horizons are 1..max_horizon."""
+
+    @field_validator("thresholds")
+    @classmethod
+    def _increasing(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] < v[1]:
+            raise ValueError(f"thresholds must satisfy 0 < low < high, got {v}")
+        return v
+
+
+class TrainSettings(BaseModel):
+    seed: int = 7
+    """Seed for every random number generator."""
+    n_estimators: int = 300
+    """Boosting rounds."""
+    max_depth: int = 3
+    """Tree depth."""
+    learning_rate: float = 0.03
+    """Shrinkage."""
+    subsample: float = 0.8
+    """Row subsampling per tree."""
+    colsample_bytree: float = 0.8
+    """Feature subsampling per tree."""
+    min_child_weight: float = 20.0
+    """Minimum hessian in a leaf (regularises toward smooth probabilities)."""
+    n_jobs: int = 2
+    """Threads for training."""
+    first_test_origin: str = "2021-01-01"
+    """First origin day of the walk-forward evaluation."""
+    refit_every: int = 30
+    """Days between walk-forward refits."""
+    train_start: str | None = None
+    """Ignore candles before this day (None: use all)."""
+    train_end: str | None = None
+    """Ignore candles after this day (None: use all). Used for small test slices."""
+
+
+class MlflowSettings(BaseModel):
+    tracking_uri: str | None = None
+    """MLflow tracking URI; None means sqlite at ``<home>/mlflow.db``."""
+    artifact_root: str | None = None
+    """Artifact root for new experiments; None means ``<home>/mlartifacts``."""
+    experiment: str = "volatility_prediction"
+    """Experiment for training and walk-forward runs."""
+    model_name: str = "btc-volatility"
+    """Registered model name."""
+    champion_alias: str = "champion"
+    """Alias of the model version that serves."""
+
+
+class ServingSettings(BaseModel):
+    host: str = "127.0.0.1"
+    """MLServer bind address."""
+    http_port: int = 8080
+    """MLServer REST port (V2 protocol)."""
+    grpc_port: int = 8081
+    """MLServer gRPC port."""
+    metrics_port: int = 8082
+    """MLServer Prometheus metrics port."""
+    parallel_workers: int = 1
+    """MLServer inference worker processes."""
+    url: str | None = None
+    """Base URL of the V2 predictor for clients; None means http://host:http_port."""
+    timeout_s: float = 5.0
+    """Client timeout for predictor calls."""
+
+
+class TransformerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    """Transformer bind address."""
+    http_port: int = 8090
+    """Transformer REST port."""
+    grpc_port: int = 8091
+    """Transformer gRPC port."""
+    max_batch: int = 64
+    """Largest number of instances in one request."""
+    max_body_bytes: int = 2_000_000
+    """Largest request body accepted."""
+    url: str | None = None
+    """Base URL of the transformer for clients; None means http://host:http_port."""
+
+
+class UiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    """Gradio bind address."""
+    port: int = 7860
+    """Gradio port."""
+    root_path: str = ""
+    """Sub-path when served behind an ingress (e.g. /btc)."""
+    server_url: str | None = None
+    """Prediction server base URL; None means the local MLServer."""
+
+
+class AwsSettings(BaseModel):
+    region: str = "us-east-1"
+    """AWS region."""
+    endpoint_url: str | None = None
+    """Override the AWS endpoint (moto in tests); None uses the real service."""
+    bucket: str | None = None
+    """S3 bucket for model artifacts."""
+    endpoint_name: str = "btc-volatility"
+    """SageMaker endpoint name."""
+    instance_type: str = "ml.t2.medium"
+    """SageMaker instance type."""
+    role_arn: str | None = None
+    """SageMaker execution role ARN."""
+    image_uri: str | None = None
+    """Serving image in ECR for SageMaker."""
+
+
+class MonitoringSettings(BaseModel):
+    experiment: str = "volatility_monitoring"
+    """Experiment for monitoring runs."""
+    window_days: int = 180
+    """Recent window compared with the training reference."""
+    drift_share: float = 0.5
+    """Share of drifted features that counts as drift."""
+
+
+class Settings(BaseSettings):
+    """All settings of one process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BVP_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path = Path(".bvp")
+    """State directory: MLflow database and artifacts, pipeline root, logs, pids."""
+    log_json: bool = False
+    """Log as JSON lines."""
+    log_level: str = "INFO"
+    """Root log level."""
+    data: DataSettings = Field(default_factory=DataSettings)
+    target: TargetSettings = Field(default_factory=TargetSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    transformer: TransformerSettings = Field(default_factory=TransformerSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @model_validator(mode="after")
+    def _absolute_home(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        return self
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI (sqlite under home unless configured)."""
+        return self.mlflow.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        """Artifact root for experiments created here."""
+        return self.mlflow.artifact_root or (self.home / "mlartifacts").as_uri()
+
+    @property
+    def predictor_url(self) -> str:
+        """V2 predictor base URL."""
+        return self.serving.url or f"http://{self.serving.host}:{self.serving.http_port}"
+
+    @property
+    def transformer_url(self) -> str:
+        """Transformer base URL."""
+        t = self.transformer
+        return t.url or f"http://{t.host}:{t.http_port}"
