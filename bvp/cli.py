@@ -1,7 +1,32 @@
-"""bvp command-line interface."""
+"""``bvp``: one click group per noun; commands stay thin and call library functions."""
+
+from __future__ import annotations
+
+import importlib
+
 import click
 
+__all__ = ["main"]
 
-@click.group()
+# noun -> module under bvp.commands exposing a click command/group named ``cli``.
+# Imported lazily so `bvp --help` stays fast and each noun only pays for its own deps.
+COMMANDS: dict[str, str] = {
+    "data": "data",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"bvp.commands.{COMMANDS[name]}")
+        cmd: click.Command = module.cli
+        return cmd
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Bitcoin Volatility Predictor."""
+    """Bitcoin Volatility Predictor: forecast BTC volatility regimes 1-30 days ahead."""
