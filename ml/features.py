@@ -1,0 +1,196 @@
+"""Features at day t from candles up to and including day t.
+
+Two levels:
+    * daily features (one row per day): trailing realised volatilities, range
+      estimators, 4-hour realised variance, returns and volume;
+    * horizon rows (one row per origin t and horizon h): the daily features plus what
+      is already known about V30 on day t+h (the 30-h returns of its window that
+      have happened by t).
+
+All volatilities are annualised with sqrt(365) and expressed as fractions (0.40 = 40%).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml.data import CLOSE, HIGH, LOW, OPEN, OPEN_TIME, VOLUME
+from ml.errors import InsufficientHistoryError
+from ml.labels import ANNUALIZATION, V30_WINDOW, log_returns
+
+__all__ = [
+    "DAILY_FEATURES",
+    "FEATURE_NAMES",
+    "HORIZON",
+    "MIN_HISTORY",
+    "build_daily_features",
+    "build_horizon_rows",
+    "daily_rv_from_intraday",
+    "to_daily_index",
+]
+
+VOL_WINDOWS = (7, 14, 30, 60, 90)
+RANGE_WINDOWS = (7, 30)
+RV4H_WINDOWS = (1, 7, 30)
+MIN_HISTORY = 91
+"""Daily candles needed before the first complete feature row (90 returns)."""
+HORIZON = "horizon"
+
+DAILY_FEATURES: tuple[str, ...] = (
+    *(f"rv_cc_{w}d" for w in VOL_WINDOWS),
+    *(f"parkinson_{w}d" for w in RANGE_WINDOWS),
+    *(f"garman_klass_{w}d" for w in RANGE_WINDOWS),
+    *(f"rogers_satchell_{w}d" for w in RANGE_WINDOWS),
+    *(f"rv_4h_{w}d" for w in RV4H_WINDOWS),
+    "ret_1d",
+    "ret_7d",
+    "ret_30d",
+    "abs_ret_1d",
+    "volume_ratio_7_90",
+    "v30_change_7d",
+)
+FEATURE_NAMES: tuple[str, ...] = (
+    HORIZON,
+    *DAILY_FEATURES,
+    "known_share",
+    "known_vol",
+    "naive_v30_7",
+    "naive_v30_30",
+)
+"""Column order of the model's input matrix (training and serving)."""
+
+
+def to_daily_index(candles: pd.DataFrame) -> pd.DataFrame:
+    """Index a canonical daily frame by calendar day (``DatetimeIndex`` named ``day``)."""
+    out = candles.set_index(candles[OPEN_TIME].dt.normalize().rename("day"))
+    return out.drop(columns=[OPEN_TIME])
+
+
+def daily_rv_from_intraday(candles_4h: pd.DataFrame) -> pd.Series:
+    """Daily realised variance (not annualised) from 4-hour closes.
+
+    Notes:
+        RV_d = (6 / n_d) * sum of squared 4-hour log returns whose candle opens on day
+        d, n_d the number of such returns (scaled up when candles are missing). The
+        first return of a day spans the previous day's last close to its first close.
+    """
+    t = candles_4h[OPEN_TIME]
+    r = np.log(candles_4h[CLOSE].to_numpy(dtype="float64"))
+    r2 = pd.Series(np.diff(r, prepend=np.nan) ** 2, index=t.dt.normalize())
+    grouped = r2.groupby(level=0)
+    return (grouped.sum(min_count=1) * 6.0 / grouped.count()).rename("rv_4h")
+
+
+def _ann(var_mean: pd.Series) -> pd.Series:
+    return np.sqrt(var_mean * ANNUALIZATION)
+
+
+def build_daily_features(
+    daily: pd.DataFrame, rv_4h: pd.Series | None = None
+) -> pd.DataFrame:
+    """Daily feature frame; the row at day t uses candles up to and including t.
+
+    Args:
+        daily: Daily candles indexed by day (see :func:`to_daily_index`).
+        rv_4h: Daily realised variance from 4-hour candles (see
+            :func:`daily_rv_from_intraday`); days without it fall back to the squared
+            daily return.
+
+    Returns:
+        Frame indexed like ``daily`` with columns :data:`DAILY_FEATURES` (NaN during
+        warm-up).
+
+    Notes:
+        Parkinson: (ln H/L)^2 / (4 ln 2). Garman-Klass: 0.5 (ln H/L)^2 -
+        (2 ln 2 - 1)(ln C/O)^2. Rogers-Satchell: ln(H/C) ln(H/O) + ln(L/C) ln(L/O).
+        Each daily variance is averaged over the window and annualised with 365.
+    """
+    o, h, lo, c = (daily[k].astype("float64") for k in (OPEN, HIGH, LOW, CLOSE))
+    r = log_returns(c)
+    hl, co = np.log(h / lo), np.log(c / o)
+    park = hl**2 / (4 * np.log(2))
+    gk = 0.5 * hl**2 - (2 * np.log(2) - 1) * co**2
+    rs = np.log(h / c) * np.log(h / o) + np.log(lo / c) * np.log(lo / o)
+    rv_d = r**2 if rv_4h is None else rv_4h.reindex(daily.index).fillna(r**2)
+    f: dict[str, pd.Series] = {}
+    for w in VOL_WINDOWS:
+        f[f"rv_cc_{w}d"] = r.rolling(w, min_periods=w).std(ddof=1) * np.sqrt(
+            ANNUALIZATION
+        )
+    for name, est in (("parkinson", park), ("garman_klass", gk), ("rogers_satchell", rs)):
+        for w in RANGE_WINDOWS:
+            f[f"{name}_{w}d"] = _ann(est.rolling(w, min_periods=w).mean().clip(lower=0))
+    for w in RV4H_WINDOWS:
+        f[f"rv_4h_{w}d"] = _ann(rv_d.rolling(w, min_periods=w).mean())
+    f["ret_1d"] = r
+    f["ret_7d"] = r.rolling(7, min_periods=7).sum()
+    f["ret_30d"] = r.rolling(30, min_periods=30).sum()
+    f["abs_ret_1d"] = r.abs()
+    vol = daily[VOLUME].astype("float64")
+    f["volume_ratio_7_90"] = np.log(
+        vol.rolling(7, min_periods=7).mean() / vol.rolling(90, min_periods=90).mean()
+    )
+    f["v30_change_7d"] = np.log(f["rv_cc_30d"] / f["rv_cc_30d"].shift(7))
+    return pd.DataFrame(f, index=daily.index).loc[:, list(DAILY_FEATURES)]
+
+
+def _known_sums(r: pd.Series, h: int) -> tuple[pd.Series, pd.Series]:
+    """Sum of squares and sum of the returns of V30(t+h)'s window known at t."""
+    n = V30_WINDOW - h
+    if n <= 0:
+        zero = pd.Series(0.0, index=r.index)
+        return zero, zero
+    return r.pow(2).rolling(n, min_periods=n).sum(), r.rolling(n, min_periods=n).sum()
+
+
+def build_horizon_rows(
+    daily: pd.DataFrame,
+    features: pd.DataFrame,
+    horizons: range | list[int],
+    origins: pd.DatetimeIndex | None = None,
+) -> pd.DataFrame:
+    """Model input rows, one per (origin day, horizon), columns :data:`FEATURE_NAMES`.
+
+    Args:
+        daily: Daily candles indexed by day.
+        features: Output of :func:`build_daily_features` for ``daily``.
+        horizons: Horizons in days (1..30).
+        origins: Origin days to keep (default: every day).
+
+    Returns:
+        Frame with a (day, horizon) MultiIndex.
+
+    Notes:
+        known_vol = sqrt(365 * mean of the squared known returns); naive_v30_w
+        combines them with the trailing w-day variance for the h unknown days:
+        sqrt(365 * (sum_known + h * rv_w^2 / 365) / 30).
+    """
+    r = log_returns(daily[CLOSE].astype("float64"))
+    keep = features.index if origins is None else origins
+    blocks = []
+    for h in horizons:
+        ss, _ = _known_sums(r, h)
+        n_known = V30_WINDOW - h
+        block = features.copy()
+        block[HORIZON] = float(h)
+        block["known_share"] = n_known / V30_WINDOW
+        block["known_vol"] = (
+            np.sqrt(ANNUALIZATION * ss / n_known) if n_known > 0 else np.nan
+        )
+        for w in (7, 30):
+            fut = h * features[f"rv_cc_{w}d"] ** 2 / ANNUALIZATION
+            block[f"naive_v30_{w}"] = np.sqrt(ANNUALIZATION * (ss + fut) / V30_WINDOW)
+        block = block.loc[block.index.isin(keep)]
+        block.index = pd.MultiIndex.from_arrays(
+            [block.index, np.full(len(block), h)], names=["day", HORIZON]
+        )
+        blocks.append(block)
+    return pd.concat(blocks).sort_index().loc[:, list(FEATURE_NAMES)]
+
+
+def require_history(daily: pd.DataFrame, asof: pd.Timestamp) -> None:
+    """Raise unless ``daily`` holds :data:`MIN_HISTORY` days ending at ``asof``."""
+    got = int((daily.index <= asof).sum())
+    if got < MIN_HISTORY:
+        raise InsufficientHistoryError("daily candles", MIN_HISTORY, got, at=str(asof.date()))
