@@ -8,10 +8,17 @@ import click
 
 __all__ = ["main"]
 
-# noun -> module under bvp.commands exposing a click command/group named ``cli``.
+# name -> ``module[:attr]`` under bvp.commands; attr defaults to the group ``cli``.
 # Imported lazily so `bvp --help` stays fast and each noun only pays for its own deps.
 COMMANDS: dict[str, str] = {
     "data": "data",
+    "down": "stack:down",
+    "pipeline": "pipeline",
+    "serve": "serve:serve",
+    "status": "stack:status",
+    "train": "train:train",
+    "ui": "serve:ui",
+    "up": "stack:up",
 }
 
 
@@ -22,8 +29,9 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module = importlib.import_module(f"bvp.commands.{COMMANDS[name]}")
-        cmd: click.Command = module.cli
+        module_name, _, attr = COMMANDS[name].partition(":")
+        module = importlib.import_module(f"bvp.commands.{module_name}")
+        cmd: click.Command = getattr(module, attr or "cli")
         return cmd
 
 

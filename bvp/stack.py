@@ -1,0 +1,107 @@
+"""The local stack behind ``bvp up``/``bvp down``: champion, MLServer, (transformer), UI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ml.errors import BVPError, ModelNotFoundError
+from ml.settings import Settings
+from serving import processes
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SERVERS", "current_fingerprint", "ensure_champion", "start_mlserver", "start_ui", "stop_all"]
+
+SERVERS = ("ui", "transformer", "mlserver")
+"""Names of the background servers, in stop order."""
+
+
+class ServerStartError(BVPError):
+    """A background server did not become ready."""
+
+    status_code = 500
+
+    def __init__(self, name: str, url: str, log_path: Path) -> None:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:]) if log_path.exists() else ""
+        super().__init__(f"{name} did not become ready at {url}; last log lines ({log_path}):\n{tail}")
+
+
+def current_fingerprint(settings: Settings, args: dict[str, Any]) -> str:
+    """Fingerprint the training pipeline would give for ``args`` (no training)."""
+    from pipelines.steps import fetch_candles, spec_from_params
+    from pipelines.tracking import compute_fingerprint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        versions = fetch_candles(
+            args.get("source", "bundled"), Path(tmp) / "d.parquet", Path(tmp) / "h.parquet",
+            args.get("daily_file", ""), args.get("h4_file", ""), args.get("start", ""), args.get("end", ""),
+        )  # fmt: skip
+    spec = spec_from_params(json.loads(args.get("spec_json", "{}")))
+    return compute_fingerprint(versions, asdict(spec), [float(x) for x in args["thresholds"].split(",")])
+
+
+def ensure_champion(settings: Settings, force: bool = False, **overrides: Any) -> tuple[str, bool]:
+    """Run the training pipeline locally unless the champion already matches the inputs.
+
+    Returns:
+        (champion version, whether the pipeline ran).
+    """
+    from pipelines.runner import pipeline_arguments, run_local
+    from pipelines.tracking import resolve_alias
+
+    args = pipeline_arguments(settings, "training", **overrides)
+    fp = current_fingerprint(settings, args)
+    if not force:
+        try:
+            info = resolve_alias(settings.tracking_uri, settings.mlflow.model_name, settings.mlflow.champion_alias)
+        except ModelNotFoundError:
+            info = None
+        if info is not None and info["tags"].get("bvp.fingerprint") == fp:
+            log.info("champion v%s already matches data+spec+code (%s); skipping training", info["version"], fp)
+            return info["version"], False
+    version = run_local("training", args, settings.home / "pipeline-root")
+    return str(version), True
+
+
+def start_mlserver(settings: Settings) -> tuple[str, str]:
+    """Serve the champion with MLServer in the background; returns (url, version)."""
+    from serving.champion import fetch_champion
+    from serving.model_repo import prepare_repository
+
+    booster, info = fetch_champion(settings)
+    processes.stop(settings.home, "mlserver")
+    repo = prepare_repository(settings, booster, info["version"], {"run_id": info["run_id"] or ""})
+    mlserver = shutil.which("mlserver", path=str(Path(sys.executable).parent)) or "mlserver"
+    pid, log_path = processes.start_background(
+        settings.home, "mlserver", [mlserver, "start", str(repo)], env={"OMP_NUM_THREADS": "1"}
+    )
+    url = settings.predictor_url
+    ready = f"{url}/v2/models/{settings.mlflow.model_name}/ready"
+    if not processes.wait_http(ready, timeout_s=90, pid=pid):
+        raise ServerStartError("MLServer", ready, log_path)
+    return url, info["version"]
+
+
+def start_ui(settings: Settings, env: dict[str, str] | None = None) -> str:
+    """Start the Gradio UI in the background; returns its URL."""
+    processes.stop(settings.home, "ui")
+    pid, log_path = processes.start_background(
+        settings.home, "ui", [sys.executable, "-m", "ui"],
+        env={"GRADIO_ANALYTICS_ENABLED": "False", "BVP_HOME": str(settings.home), **(env or {})},
+    )  # fmt: skip
+    url = f"http://{settings.ui.host}:{settings.ui.port}{settings.ui.root_path}/"
+    if not processes.wait_http(url, timeout_s=90, pid=pid):
+        raise ServerStartError("UI", url, log_path)
+    return url
+
+
+def stop_all(settings: Settings) -> list[str]:
+    """Stop every background server this home started; returns the names stopped."""
+    return [name for name in SERVERS if processes.stop(settings.home, name)]

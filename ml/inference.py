@@ -1,0 +1,96 @@
+"""Serving-time features and forecast shaping, shared by the UI, transformer and adapters.
+
+Features for an as-of day are computed from candles up to and including that day only
+(the frames are cut at the as-of day first), with the same code as training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml._typing import FloatArray
+from ml.data import OPEN_TIME
+from ml.errors import DataValidationError
+from ml.evaluation import PROB_COLUMNS
+from ml.features import (
+    FEATURE_NAMES,
+    MIN_HISTORY,
+    build_daily_features,
+    build_horizon_rows,
+    daily_rv_from_intraday,
+    require_history,
+    to_daily_index,
+)
+from ml.labels import REGIMES
+
+__all__ = ["HISTORY_DAYS", "check_horizons", "forecast_frame", "inference_matrix", "resolve_asof"]
+
+HISTORY_DAYS = MIN_HISTORY + 10
+"""Daily candles read before the as-of day (more than the longest window)."""
+
+
+def check_horizons(horizons: list[int] | range, max_horizon: int = 30) -> list[int]:
+    """Validate horizons: unique integers in 1..max_horizon."""
+    hs = list(horizons)
+    bad = [h for h in hs if not isinstance(h, int | np.integer) or not 1 <= h <= max_horizon]
+    if bad or not hs or len(set(hs)) != len(hs):
+        raise DataValidationError(
+            "horizons", bad or hs, f"expected unique integers in 1..{max_horizon}"
+        )
+    return [int(h) for h in hs]
+
+
+def resolve_asof(daily_candles: pd.DataFrame, asof: str | pd.Timestamp | None) -> pd.Timestamp:
+    """The as-of day: the latest candle by default; must lie within the data."""
+    days = daily_candles[OPEN_TIME].dt.normalize()
+    last, first = days.max(), days.min()
+    if asof is None or asof == "":
+        return pd.Timestamp(last)
+    try:
+        day = pd.Timestamp(asof).normalize()
+    except (ValueError, TypeError) as exc:
+        raise DataValidationError("asof", asof, "expected a date like 2025-05-27") from exc
+    if day > last or day < first:
+        raise DataValidationError(
+            "asof", str(day.date()), f"expected a day between {first.date()} and {last.date()}"
+        )
+    return day
+
+
+def inference_matrix(
+    daily_candles: pd.DataFrame,
+    candles_4h: pd.DataFrame | None,
+    asof: pd.Timestamp,
+    horizons: list[int],
+) -> FloatArray:
+    """Model inputs (len(horizons), len(FEATURE_NAMES)) for origin ``asof``.
+
+    Raises:
+        InsufficientHistoryError: Fewer than MIN_HISTORY daily candles up to ``asof``.
+    """
+    end = asof + pd.Timedelta(days=1)
+    start = asof - pd.Timedelta(days=HISTORY_DAYS + 30)
+    d = daily_candles[(daily_candles[OPEN_TIME] < end) & (daily_candles[OPEN_TIME] >= start)]
+    daily = to_daily_index(d)
+    require_history(daily, asof)
+    rv4 = None
+    if candles_4h is not None and len(candles_4h):
+        h = candles_4h[(candles_4h[OPEN_TIME] < end) & (candles_4h[OPEN_TIME] >= start)]
+        rv4 = daily_rv_from_intraday(h) if len(h) else None
+    feats = build_daily_features(daily, rv4)
+    rows = build_horizon_rows(daily, feats, horizons, origins=pd.DatetimeIndex([asof]))
+    x = rows.to_numpy(dtype="float64")
+    if x.shape != (len(horizons), len(FEATURE_NAMES)) or np.isnan(x[:, 1:]).all(axis=1).any():
+        raise DataValidationError("daily candles", str(asof.date()), "features could not be computed for this day")
+    return x
+
+
+def forecast_frame(asof: pd.Timestamp, horizons: list[int], proba: FloatArray) -> pd.DataFrame:
+    """One row per horizon: target date, three probabilities, most likely regime."""
+    p = np.asarray(proba, dtype="float64")
+    frame = pd.DataFrame(p, columns=list(PROB_COLUMNS))
+    frame.insert(0, "target_date", [(asof + pd.Timedelta(days=h)).date() for h in horizons])
+    frame.insert(0, "horizon", horizons)
+    frame["regime"] = [REGIMES[i] for i in p.argmax(axis=1)]
+    return frame

@@ -1,0 +1,226 @@
+"""The work of each training-pipeline step as plain functions over file paths.
+
+KFP components (``pipelines/components/``) and ``bvp train`` call these, so the same
+code runs on a cluster, under ``kfp.local`` and in-process. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.data import OPEN_TIME, bundled_path, data_version, read_candles
+from ml.errors import ConfigError
+from ml.evaluation import WalkForwardResult, walk_forward
+from ml.features import FEATURE_NAMES
+from ml.models import BOOSTER_FILE, RegimeModelSpec, XGBForecaster, fit_regime_model, training_rows
+from ml.panel import Panel, build_panel
+from ml.validation import validate_candles
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SOURCES",
+    "MODEL_META_FILE",
+    "atomic_write_bytes",
+    "build_training_table",
+    "evaluate_walk_forward",
+    "fetch_candles",
+    "load_panel",
+    "train_model",
+    "validate_files",
+]
+
+SOURCES = ("bundled", "file", "store")
+MODEL_META_FILE = "model-meta.json"
+EVAL_METRICS_FILE = "walk_forward_metrics.csv"
+EVAL_PREDICTIONS_FILE = "walk_forward_predictions.csv"
+EVAL_CONFUSION_FILE = "confusion_matrices.json"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file + fsync + rename (never truncated)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _slice(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
+    t = frame[OPEN_TIME]
+    keep = pd.Series(True, index=frame.index)
+    if start:
+        keep &= t >= pd.Timestamp(start)
+    if end:
+        keep &= t < pd.Timestamp(end) + pd.Timedelta(days=1)
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def fetch_candles(
+    source: str,
+    daily_out: str | Path,
+    h4_out: str | Path,
+    daily_file: str = "",
+    h4_file: str = "",
+    start: str = "",
+    end: str = "",
+) -> dict[str, Any]:
+    """Copy candles from the source into parquet artifacts.
+
+    Args:
+        source: ``bundled`` (the embedded Binance files), ``file`` (``daily_file`` and
+            ``h4_file``) or ``store`` (same as file; the local store's paths).
+        daily_out: Output path of the daily candles (parquet).
+        h4_out: Output path of the 4-hour candles (parquet; empty frame if none).
+        daily_file: Daily file for ``file``/``store``.
+        h4_file: 4-hour file for ``file``/``store`` (empty: no intraday data).
+        start: Keep candles from this day (ISO, optional).
+        end: Keep candles up to this day (ISO, optional).
+
+    Returns:
+        Data versions of both frames (``daily`` and ``h4`` keys).
+    """
+    if source not in SOURCES:
+        raise ConfigError("source", source, f"one of {', '.join(SOURCES)}", "(--source)")
+    if source == "bundled":
+        d_path, h_path = bundled_path("1d"), bundled_path("4h")
+    else:
+        if not daily_file:
+            raise ConfigError("daily_file", daily_file, "a path for source=file/store")
+        d_path, h_path = Path(daily_file), Path(h4_file) if h4_file else None
+    daily = _slice(read_candles(d_path), start or None, end or None)
+    h4 = (
+        _slice(read_candles(h_path), start or None, end or None)
+        if h_path is not None
+        else pd.DataFrame(columns=daily.columns)
+    )
+    _write_parquet(daily, daily_out)
+    _write_parquet(h4, h4_out)
+    versions = {"daily": data_version(daily).as_dict()}
+    if len(h4):
+        versions["h4"] = data_version(h4).as_dict()
+    return versions
+
+
+def validate_files(
+    daily_path: str | Path, h4_path: str | Path, gap_policy_1d: str, gap_policy_4h: str
+) -> dict[str, Any]:
+    """Validate both candle artifacts; raise on the first broken contract."""
+    daily = pd.read_parquet(daily_path)
+    report = {"daily": asdict(validate_candles(daily, "1d", gap_policy_1d))}  # type: ignore[arg-type]
+    h4 = pd.read_parquet(h4_path)
+    if len(h4):
+        report["h4"] = asdict(validate_candles(h4, "4h", gap_policy_4h))  # type: ignore[arg-type]
+    return report
+
+
+def load_panel(
+    daily_path: str | Path, h4_path: str | Path, thresholds: tuple[float, float]
+) -> Panel:
+    """Panel from the parquet candle artifacts."""
+    daily = pd.read_parquet(daily_path)
+    h4 = pd.read_parquet(h4_path)
+    return build_panel(daily, h4 if len(h4) else None, thresholds)
+
+
+def build_training_table(panel: Panel, out: str | Path) -> dict[str, Any]:
+    """Write every (origin, horizon) row with a known label: features + label."""
+    mask = panel.label_known(len(panel.days) - 1)
+    i, hh = np.nonzero(mask)
+    table = pd.DataFrame(panel.x[mask], columns=list(FEATURE_NAMES))
+    table.insert(0, "origin_date", panel.days[i])
+    table["label"] = panel.labels[mask]
+    _write_parquet(table, out)
+    counts = np.bincount(table["label"], minlength=3).tolist()
+    return {"rows": len(table), "class_counts": counts, "last_origin": str(panel.days[i.max()].date())}
+
+
+def train_model(table_path: str | Path, spec: RegimeModelSpec, out_dir: str | Path) -> dict[str, Any]:
+    """Fit the final model on every known row and save ``model.ubj`` + metadata."""
+    table = pd.read_parquet(table_path)
+    x = table.loc[:, list(FEATURE_NAMES)].to_numpy(dtype="float64")
+    y = table["label"].to_numpy(dtype="int64")
+    model = fit_regime_model(x, y, spec)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_model(str(out / BOOSTER_FILE))
+    meta = {
+        "feature_names": list(FEATURE_NAMES),
+        "spec": asdict(spec),
+        "train_rows": len(table),
+        "train_first_origin": str(table["origin_date"].min().date()),
+        "train_last_origin": str(table["origin_date"].max().date()),
+    }
+    atomic_write_bytes(out / MODEL_META_FILE, json.dumps(meta, indent=2).encode())
+    return meta
+
+
+def evaluate_walk_forward(
+    panel: Panel,
+    spec: RegimeModelSpec,
+    first_origin: str,
+    refit_every: int,
+    baselines: list[str],
+    out_dir: str | Path,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Walk-forward evaluation of the model and the named baselines.
+
+    Writes the per-horizon metrics table, the long predictions table and the confusion
+    matrices to ``out_dir`` and returns the metrics table.
+    """
+    makers: dict[str, Callable[[], Any]] = {"xgboost": lambda: XGBForecaster(spec)}
+    if baselines:
+        from ml.baselines import BASELINES
+
+        unknown = [b for b in baselines if b not in BASELINES]
+        if unknown:
+            raise ConfigError("baselines", unknown, f"names from {sorted(BASELINES)}")
+        makers.update({b: BASELINES[b] for b in baselines})
+    results: list[WalkForwardResult] = []
+    for name, make in makers.items():
+        cb = (lambda k, n, name=name: progress(name, k, n)) if progress else None
+        results.append(walk_forward(panel, make, first_origin, refit_every, on_refit=cb))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = pd.concat([r.metrics() for r in results], ignore_index=True)
+    atomic_write_bytes(out / EVAL_METRICS_FILE, metrics.to_csv(index=False).encode())
+    preds = pd.concat([r.to_frame().assign(model=r.name) for r in results])
+    atomic_write_bytes(out / EVAL_PREDICTIONS_FILE, preds.to_csv(index=False).encode())
+    confusions = {
+        r.name: {f"h{h:02d}": r.confusion(h).tolist() for h in panel.horizons}
+        for r in results
+    }
+    atomic_write_bytes(out / EVAL_CONFUSION_FILE, json.dumps(confusions).encode())
+    return metrics
+
+
+def spec_from_params(params: dict[str, Any]) -> RegimeModelSpec:
+    """Build the model spec from a flat dict (pipeline parameters, settings)."""
+    fields = RegimeModelSpec.__dataclass_fields__
+    return RegimeModelSpec(**{k: v for k, v in params.items() if k in fields})

@@ -1,0 +1,72 @@
+"""Build the MLServer model repository for the champion (stock mlserver-xgboost runtime).
+
+Layout under ``<home>/serving/repo``::
+
+    settings.json                     # server: ports, metrics, workers
+    btc-volatility/model-settings.json
+    btc-volatility/model.ubj          # the registered booster, copied from MLflow
+
+The repository is built in a temp folder and swapped in with a rename, so a running
+server never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ml.models import BOOSTER_FILE
+from ml.settings import Settings
+
+__all__ = ["XGBOOST_RUNTIME", "model_settings", "prepare_repository", "server_settings"]
+
+XGBOOST_RUNTIME = "mlserver_xgboost.XGBoostModel"
+
+
+def server_settings(settings: Settings) -> dict[str, Any]:
+    """MLServer ``settings.json``."""
+    s = settings.serving
+    return {
+        "host": s.host,
+        "http_port": s.http_port,
+        "grpc_port": s.grpc_port,
+        "metrics_port": s.metrics_port,
+        "metrics_endpoint": "/metrics",
+        "parallel_workers": s.parallel_workers,
+        "load_models_at_startup": True,
+        "debug": False,
+    }
+
+
+def model_settings(name: str, version: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """MLServer ``model-settings.json`` for the booster file next to it."""
+    return {
+        "name": name,
+        "implementation": XGBOOST_RUNTIME,
+        "parameters": {"uri": f"./{BOOSTER_FILE}", "version": version, "extra": extra or {}},
+    }
+
+
+def prepare_repository(settings: Settings, booster: Path, version: str, meta: dict[str, Any]) -> Path:
+    """Write the repository for ``booster`` atomically; returns its root."""
+    root = settings.home / "serving" / "repo"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".repo-"))
+    name = settings.mlflow.model_name
+    (tmp / name).mkdir()
+    shutil.copy2(booster, tmp / name / BOOSTER_FILE)
+    (tmp / name / "model-settings.json").write_text(
+        json.dumps(model_settings(name, version, meta), indent=2)
+    )
+    (tmp / "settings.json").write_text(json.dumps(server_settings(settings), indent=2))
+    old = root.parent / ".repo-old"
+    if old.exists():
+        shutil.rmtree(old)
+    if root.exists():
+        root.rename(old)
+    tmp.rename(root)
+    shutil.rmtree(old, ignore_errors=True)
+    return root
