@@ -40,9 +40,15 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def client(binance, now_ms, sleeps) -> Iterator[BinanceClient]:
     with BinanceClient(
-        binance.url, "BTCUSDT", timeout_s=5, max_retries=3, backoff_s=0.01,
-        max_wait_s=5, sleep=sleeps.append, clock=lambda: now_ms,
-    ) as c:  # fmt: skip
+        binance.url,
+        "BTCUSDT",
+        timeout_s=5,
+        max_retries=3,
+        backoff_s=0.01,
+        max_wait_s=5,
+        sleep=sleeps.append,
+        clock=lambda: now_ms,
+    ) as c:
         yield c
 
 

@@ -35,15 +35,29 @@ def ms(day: str) -> int:
     return int(pd.Timestamp(day).value // 1_000_000)
 
 
-def kline(open_ms: int, step_ms: int, o: float, h: float, lo: float, c: float, v: float) -> list[Any]:
+def kline(
+    open_ms: int, step_ms: int, o: float, h: float, lo: float, c: float, v: float
+) -> list[Any]:
     """One kline row exactly as /api/v3/klines returns it (prices as strings)."""
     return [
-        open_ms, f"{o:.2f}", f"{h:.2f}", f"{lo:.2f}", f"{c:.2f}", f"{v:.5f}",
-        open_ms + step_ms - 1, f"{v * c:.8f}", 1000, f"{v / 2:.5f}", f"{v * c / 2:.8f}", "0",
-    ]  # fmt: skip
+        open_ms,
+        f"{o:.2f}",
+        f"{h:.2f}",
+        f"{lo:.2f}",
+        f"{c:.2f}",
+        f"{v:.5f}",
+        open_ms + step_ms - 1,
+        f"{v * c:.8f}",
+        1000,
+        f"{v / 2:.5f}",
+        f"{v * c / 2:.8f}",
+        "0",
+    ]
 
 
-def synthetic_klines(start_ms: int, count: int, step_ms: int, first_close: float = 30000.0, seed: int = 7) -> list[list[Any]]:
+def synthetic_klines(
+    start_ms: int, count: int, step_ms: int, first_close: float = 30000.0, seed: int = 7
+) -> list[list[Any]]:
     """Deterministic random-walk candles with consistent OHLC."""
     rng = np.random.default_rng(seed)
     rows, prev = [], first_close
@@ -52,21 +66,48 @@ def synthetic_klines(start_ms: int, count: int, step_ms: int, first_close: float
         c = round(o * float(np.exp(rng.normal(0, 0.02))), 2)
         h = round(max(o, c) * (1 + float(rng.uniform(0, 0.01))), 2)
         lo = round(min(o, c) * (1 - float(rng.uniform(0, 0.01))), 2)
-        rows.append(kline(start_ms + i * step_ms, step_ms, o, h, lo, c, float(rng.uniform(1e3, 5e4))))
+        rows.append(
+            kline(
+                start_ms + i * step_ms,
+                step_ms,
+                o,
+                h,
+                lo,
+                c,
+                float(rng.uniform(1e3, 5e4)),
+            )
+        )
         prev = c
     return rows
 
 
-def bundled_klines(interval: str, since: str, until_ms: int, seed: int = 7) -> list[list[Any]]:
-    """Bundled real candles from ``since``, continued synthetically up to the candle open at ``until_ms``."""
+def bundled_klines(
+    interval: str, since: str, until_ms: int, seed: int = 7
+) -> list[list[Any]]:
+    """Bundled real candles from ``since``, then synthetic ones up to ``until_ms``.
+
+    The last row is the candle still open at ``until_ms``, as on the real API.
+    """
     step = STEP_MS[interval]
     frame = read_candles(bundled_path(interval))  # type: ignore[arg-type]
     frame = frame[frame[OPEN_TIME] >= pd.Timestamp(since)]
     rows = [
-        [int(r.open_time.value // 1_000_000), repr(r.open), repr(r.high), repr(r.low), repr(r.close), repr(r.volume),
-         int(r.open_time.value // 1_000_000) + step - 1, "0", 0, "0", "0", "0"]
+        [
+            int(r.open_time.value // 1_000_000),
+            repr(r.open),
+            repr(r.high),
+            repr(r.low),
+            repr(r.close),
+            repr(r.volume),
+            int(r.open_time.value // 1_000_000) + step - 1,
+            "0",
+            0,
+            "0",
+            "0",
+            "0",
+        ]
         for r in frame.itertuples(index=False)
-    ]  # fmt: skip
+    ]
     nxt = rows[-1][0] + step
     count = max(0, (until_ms - nxt) // step + 1)
     return rows + synthetic_klines(nxt, count, step, float(rows[-1][4]), seed)
@@ -123,7 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> Any:
         return self.server.fake  # type: ignore[attr-defined]
 
-    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None) -> None:
+    def send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> None:
         self.send_response(status)
         hdrs = {"Content-Type": "application/json;charset=UTF-8", **(headers or {})}
         for k, v in hdrs.items():
@@ -136,16 +183,25 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.truncate:  # a complete HTTP message whose JSON is cut short
             self.send(200, ok_body[: max(1, len(ok_body) // 2)])
         else:
-            body = fault.body if fault.body is not None else json.dumps(
-                {"code": -1003 if fault.status in (418, 429) else -1000, "msg": f"fault {fault.status}"}
-            ).encode()
+            body = (
+                fault.body
+                if fault.body is not None
+                else json.dumps(
+                    {
+                        "code": -1003 if fault.status in (418, 429) else -1000,
+                        "msg": f"fault {fault.status}",
+                    }
+                ).encode()
+            )
             self.send(fault.status, body, fault.headers)
 
 
 class FakeBinance(_Server):
-    """Serves ``/api/v3/klines`` for one symbol from a list of kline rows per interval."""
+    """Serves ``/api/v3/klines`` for one symbol from kline rows per interval."""
 
-    def __init__(self, klines: dict[str, list[list[Any]]], symbol: str = "BTCUSDT") -> None:
+    def __init__(
+        self, klines: dict[str, list[list[Any]]], symbol: str = "BTCUSDT"
+    ) -> None:
         super().__init__(_BinanceHandler)
         self.klines = klines
         self.symbol = symbol
@@ -162,7 +218,9 @@ class _BinanceHandler(_Handler):
             return self.send(400, b'{"code":-1121,"msg":"Invalid symbol."}')
         limit = int(q.get("limit", 500))
         if not 1 <= limit <= 1000:
-            return self.send(400, b'{"code":-1130,"msg":"Invalid data sent for a parameter."}')
+            return self.send(
+                400, b'{"code":-1130,"msg":"Invalid data sent for a parameter."}'
+            )
         rows = self.fake.klines.get(q.get("interval"), [])
         start = int(q.get("startTime", 0))
         end = int(q.get("endTime", 2**62))
@@ -177,7 +235,9 @@ class _BinanceHandler(_Handler):
 class FakeKaggle(_Server):
     """Answers ``DownloadDataset`` with a redirect to a zip of ``files``."""
 
-    def __init__(self, dataset: str, files: dict[str, bytes], username: str, key: str) -> None:
+    def __init__(
+        self, dataset: str, files: dict[str, bytes], username: str, key: str
+    ) -> None:
         super().__init__(_KaggleHandler)
         self.dataset = dataset
         self.username = username
@@ -193,39 +253,60 @@ class _KaggleHandler(_Handler):
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        self.fake.requests.append({"method": "POST", "path": self.path, "body": body,
-                                   "auth": self.headers.get("Authorization")})  # fmt: skip
+        self.fake.requests.append(
+            {
+                "method": "POST",
+                "path": self.path,
+                "body": body,
+                "auth": self.headers.get("Authorization"),
+            }
+        )
         if not self.path.endswith("/v1/datasets.DatasetApiService/DownloadDataset"):
             return self.send(404, b'{"code":404,"message":"no such method"}')
-        token = base64.b64encode(f"{self.fake.username}:{self.fake.key}".encode()).decode()
+        token = base64.b64encode(
+            f"{self.fake.username}:{self.fake.key}".encode()
+        ).decode()
         if self.headers.get("Authorization") != f"Basic {token}":
             return self.send(401, b'{"code":401,"message":"Unauthenticated"}')
         if f"{body.get('ownerSlug')}/{body.get('datasetSlug')}" != self.fake.dataset:
             return self.send(404, b'{"code":404,"message":"Not found"}')
-        self.send(302, b"", {"Location": f"{self.fake.url}/storage/{body['datasetSlug']}.zip"})
+        self.send(
+            302, b"", {"Location": f"{self.fake.url}/storage/{body['datasetSlug']}.zip"}
+        )
 
     def do_GET(self) -> None:  # noqa: N802
         self.fake.requests.append({"method": "GET", "path": self.path})
         if not self.path.startswith("/storage/"):
             return self.send(404, b"")
-        self.send(200, self.fake.archive, {
-            "Content-Type": "application/zip",
-            "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()),
-        })  # fmt: skip
+        self.send(
+            200,
+            self.fake.archive,
+            {
+                "Content-Type": "application/zip",
+                "Last-Modified": time.strftime(
+                    "%a, %d %b %Y %H:%M:%S GMT", time.gmtime()
+                ),
+            },
+        )
 
 
 def main() -> None:
     """Serve bundled + synthetic candles up to the real current (open) candle."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--since", default="2025-05-01", help="First day served.")
-    parser.add_argument("--faults", default="", help="Comma list: 429,500,451,truncated.")
+    parser.add_argument(
+        "--faults", default="", help="Comma list: 429,500,451,truncated."
+    )
     parser.add_argument("--url-file", default=None, help="Write the base URL here.")
     args = parser.parse_args()
     now = time.time_ns() // 1_000_000
     fake = FakeBinance({i: bundled_klines(i, args.since, now) for i in STEP_MS})
     for f in filter(None, args.faults.split(",")):
-        fake.faults.append(Fault(truncate=True) if f == "truncated" else
-                           Fault(int(f), {"Retry-After": "1"} if f in ("429", "418") else {}))  # fmt: skip
+        fake.faults.append(
+            Fault(truncate=True)
+            if f == "truncated"
+            else Fault(int(f), {"Retry-After": "1"} if f in ("429", "418") else {})
+        )
     with fake:
         print(fake.url, flush=True)
         if args.url_file:

@@ -31,7 +31,9 @@ def _expected(klines: list[list]) -> pd.DataFrame:
     )
 
 
-def test_pages_through_2500_days_and_drops_the_open_candle(client, binance, klines_2500):
+def test_pages_through_2500_days_and_drops_the_open_candle(
+    client, binance, klines_2500
+):
     got = client.fetch_candles("1d", ms(START))
 
     want = _expected(klines_2500[:N_DAYS])  # the last served candle is still open
@@ -59,7 +61,9 @@ def test_candle_closing_exactly_now_is_kept(binance, klines_2500):
     last = klines_2500[-1]
     with BinanceClient(binance.url, clock=lambda: last[6] + 1) as c:
         got = c.fetch_candles("1d", klines_2500[-3][0])
-    assert list(got[OPEN_TIME]) == list(pd.to_datetime([r[0] for r in klines_2500[-3:]], unit="ms"))
+    assert list(got[OPEN_TIME]) == list(
+        pd.to_datetime([r[0] for r in klines_2500[-3:]], unit="ms")
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,20 +85,30 @@ def test_retries_then_succeeds(client, binance, sleeps, fault, expected_sleep):
 
 def test_backoff_doubles_then_gives_up(client, binance, sleeps):
     binance.faults.extend(Fault(502) for _ in range(4))
-    with pytest.raises(SourceUnavailableError, match=r"gave up after 4 attempt\(s\); last: HTTP 502"):
+    with pytest.raises(
+        SourceUnavailableError, match=r"gave up after 4 attempt\(s\); last: HTTP 502"
+    ):
         client.fetch_candles("1d", ms("2024-01-01"))
     assert sleeps == [0.01, 0.02, 0.04]
 
 
 def test_retry_after_longer_than_allowed_fails_at_once(client, binance, sleeps):
     binance.faults.append(Fault(418, {"Retry-After": "7200"}))
-    with pytest.raises(SourceUnavailableError, match=r"Retry-After: 7200 s.*BVP_DATA__BINANCE_MAX_WAIT_S=5"):
+    with pytest.raises(
+        SourceUnavailableError,
+        match=r"Retry-After: 7200 s.*BVP_DATA__BINANCE_MAX_WAIT_S=5",
+    ):
         client.fetch_candles("1d", ms("2024-01-01"))
     assert sleeps == []
 
 
 def test_451_names_the_setting_and_alternative_host(client, binance, sleeps):
-    binance.faults.append(Fault(451, body=b'{"code":0,"msg":"Service unavailable from a restricted location"}'))
+    binance.faults.append(
+        Fault(
+            451,
+            body=b'{"code":0,"msg":"Service unavailable from a restricted location"}',
+        )
+    )
     with pytest.raises(
         SourceBlockedError,
         match=r"HTTP 451.*Set BVP_DATA__BINANCE_BASE_URL=https://data-api\.binance\.vision",
@@ -122,14 +136,20 @@ def test_truncated_json_is_a_payload_error(client, binance, sleeps):
 )
 def test_malformed_rows_are_payload_errors(client, binance, body):
     binance.faults.append(Fault(200, body=body))
-    with pytest.raises(SourcePayloadError, match=r"expected .*klines|expected kline rows"):
+    with pytest.raises(
+        SourcePayloadError, match=r"expected .*klines|expected kline rows"
+    ):
         client.fetch_candles("1d", ms(START))
 
 
 def test_other_4xx_reports_binance_message_without_retry(binance, now_ms, sleeps):
-    with BinanceClient(binance.url, "NOPE", clock=lambda: now_ms, sleep=sleeps.append) as c:
-        with pytest.raises(SourceError, match=r"HTTP 400: Invalid symbol\. \(code -1121\)"):
-            c.fetch_candles("1d", ms(START))
+    with (
+        BinanceClient(
+            binance.url, "NOPE", clock=lambda: now_ms, sleep=sleeps.append
+        ) as c,
+        pytest.raises(SourceError, match=r"HTTP 400: Invalid symbol\. \(code -1121\)"),
+    ):
+        c.fetch_candles("1d", ms(START))
     assert sleeps == []
 
 
@@ -137,14 +157,26 @@ def test_network_errors_are_retried_then_reported(now_ms, sleeps):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with BinanceClient(f"http://127.0.0.1:{port}", max_retries=2, backoff_s=0.01,
-                       clock=lambda: now_ms, sleep=sleeps.append) as c:  # fmt: skip
-        with pytest.raises(SourceUnavailableError, match=r"gave up after 3 attempt\(s\); last: ConnectError"):
-            c.fetch_candles("1d", ms(START))
+    with (
+        BinanceClient(
+            f"http://127.0.0.1:{port}",
+            max_retries=2,
+            backoff_s=0.01,
+            clock=lambda: now_ms,
+            sleep=sleeps.append,
+        ) as c,
+        pytest.raises(
+            SourceUnavailableError,
+            match=r"gave up after 3 attempt\(s\); last: ConnectError",
+        ),
+    ):
+        c.fetch_candles("1d", ms(START))
     assert sleeps == [0.01, 0.02]
 
 
-def test_missing_candle_stays_missing_and_the_store_reports_it(binance, klines_2500, now_ms, store):
+def test_missing_candle_stays_missing_and_the_store_reports_it(
+    binance, klines_2500, now_ms, store
+):
     rows = klines_2500[-30:]
     hole = rows.pop(10)
     binance.klines["1d"] = rows
@@ -153,7 +185,9 @@ def test_missing_candle_stays_missing_and_the_store_reports_it(binance, klines_2
     assert len(got) == 28  # 30 served - 1 missing - 1 open
     assert pd.Timestamp(hole[0], unit="ms") not in set(got[OPEN_TIME])
 
-    with pytest.raises(DataValidationError, match=r"expected the next 1d candle after .* \(1 missing"):
+    with pytest.raises(
+        DataValidationError, match=r"expected the next 1d candle after .* \(1 missing"
+    ):
         store.update("1d", got, gap_policy="raise")
     assert not store.path("1d").exists()
     result = store.update("1d", got, gap_policy="report")
@@ -162,9 +196,14 @@ def test_missing_candle_stays_missing_and_the_store_reports_it(binance, klines_2
 
 
 def test_invalid_interval_and_page_limit():
-    with pytest.raises(DataValidationError, match=r"page_limit: got 5000, expected 1\.\.1000"):
+    with pytest.raises(
+        DataValidationError, match=r"page_limit: got 5000, expected 1\.\.1000"
+    ):
         BinanceClient("http://127.0.0.1:9", page_limit=5000)
-    with BinanceClient("http://127.0.0.1:9") as c, pytest.raises(DataValidationError, match="interval"):
+    with (
+        BinanceClient("http://127.0.0.1:9") as c,
+        pytest.raises(DataValidationError, match="interval"),
+    ):
         c.fetch_candles("1h", 0)  # type: ignore[arg-type]
 
 
@@ -180,5 +219,8 @@ def test_fake_matches_expected_server_rules(binance):
     """Sanity of the fake itself: limit > 1000 is refused like Binance does."""
     import httpx
 
-    r = httpx.get(f"{binance.url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1d", "limit": 1001})
+    r = httpx.get(
+        f"{binance.url}/api/v3/klines",
+        params={"symbol": "BTCUSDT", "interval": "1d", "limit": 1001},
+    )
     assert r.status_code == 400 and r.json()["code"] == -1130
