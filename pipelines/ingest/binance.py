@@ -26,6 +26,7 @@ import pandas as pd
 from ml._typing import Interval
 from ml.data import candles_from_klines
 from ml.errors import (
+    ConfigError,
     DataValidationError,
     SourceBlockedError,
     SourceError,
@@ -89,6 +90,11 @@ class BinanceClient:
         clock: Callable[[], int] = _now_ms,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                BASE_URL_SETTING, base_url, "an http(s) URL",
+                f"Use https://api.binance.com or {ALTERNATIVE_BASE_URL}.",
+            )  # fmt: skip
         if not 1 <= page_limit <= MAX_PAGE:
             raise DataValidationError("page_limit", page_limit, "expected 1..1000")
         self.base_url = base_url.rstrip("/")
@@ -212,7 +218,7 @@ class BinanceClient:
             try:
                 response = self._http.get(KLINES_PATH, params=params)
             except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
                 wait = self._backoff(attempt)
             else:
                 status = response.status_code

@@ -82,7 +82,9 @@ def update_from_binance(
             start_ms = int(stored[OPEN_TIME].max().value // 1_000_000)
         else:
             start_ms = int(pd.Timestamp(settings.data.binance_start).value // 1_000_000)
-        expected = max(0, (client.clock() - start_ms) // INTERVAL_MS[interval])
+        # Rows the source will send: every candle opening in [start, now], including
+        # the still-open one (dropped after fetching).
+        expected = max(0, (client.clock() - start_ms) // INTERVAL_MS[interval] + 1)
 
         def on_page(n: int) -> None:
             if progress is not None:

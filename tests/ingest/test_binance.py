@@ -10,6 +10,7 @@ from numpy.testing import assert_allclose
 
 from ml.data import CLOSE, OPEN_TIME, VOLUME
 from ml.errors import (
+    ConfigError,
     DataValidationError,
     SourceBlockedError,
     SourceError,
@@ -193,6 +194,15 @@ def test_missing_candle_stays_missing_and_the_store_reports_it(
     result = store.update("1d", got, gap_policy="report")
     assert [g[2] for g in result.new_gaps] == [1]
     assert result.report.missing == 1
+
+
+@pytest.mark.parametrize("url", ["", "api.binance.com", "ftp://x"])
+def test_base_url_without_scheme_is_a_config_error(url):
+    with pytest.raises(
+        ConfigError,
+        match=r"BVP_DATA__BINANCE_BASE_URL: got .*expected an http\(s\) URL",
+    ):
+        BinanceClient(url)
 
 
 def test_invalid_interval_and_page_limit():
