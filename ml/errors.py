@@ -6,11 +6,16 @@ from typing import Any
 
 __all__ = [
     "BVPError",
+    "CandleConflictError",
     "ConfigError",
     "DataValidationError",
     "InsufficientHistoryError",
     "ModelNotFoundError",
     "PromotionError",
+    "SourceBlockedError",
+    "SourceError",
+    "SourcePayloadError",
+    "SourceUnavailableError",
 ]
 
 
@@ -95,3 +100,108 @@ class PromotionError(BVPError):
     """A deployment or alias move was refused or failed."""
 
     status_code = 409
+
+
+class CandleConflictError(DataValidationError):
+    """Incoming candles disagree with candles already in the store.
+
+    Closed candles never change at the source, so a disagreement means a different
+    symbol, a different source layout or a damaged store: nothing is written.
+    """
+
+    def __init__(
+        self, column: str, at: str, stored: float, incoming: float, count: int = 1
+    ) -> None:
+        super().__init__(
+            column,
+            incoming,
+            f"expected the stored value {stored!r} for an already stored candle "
+            "(the store is left unchanged; check the symbol and source, or delete the "
+            "store file to rebuild it)",
+            at=at,
+            count=count,
+        )
+        self.stored = stored
+        self.incoming = incoming
+
+
+class SourceError(BVPError):
+    """A data source (Binance, Kaggle) failed or answered something unusable.
+
+    Args:
+        source: Source name, e.g. ``binance``.
+        url: The URL (or dataset) that was asked.
+        problem: What went wrong, as a sentence fragment.
+        hint: What to do about it.
+    """
+
+    status_code = 502
+
+    def __init__(self, source: str, url: str, problem: str, hint: str = "") -> None:
+        self.source = source
+        self.url = url
+        self.problem = problem
+        self.hint = hint
+        extra = f" {hint}" if hint else ""
+        super().__init__(f"{source} {url}: {problem}.{extra}")
+
+
+class SourceBlockedError(SourceError):
+    """The source refuses this region (HTTP 451 Unavailable For Legal Reasons).
+
+    Args:
+        source: Source name.
+        url: The URL that answered 451.
+        setting: Environment variable that selects another host.
+        alternative: A host known to serve the same data.
+    """
+
+    def __init__(self, source: str, url: str, setting: str, alternative: str) -> None:
+        super().__init__(
+            source,
+            url,
+            "got HTTP 451 (unavailable for legal reasons: this host refuses requests "
+            "from this region)",
+            f"Set {setting}={alternative} (public market-data host) and retry.",
+        )
+        self.setting = setting
+        self.alternative = alternative
+
+
+class SourcePayloadError(SourceError):
+    """The source answered 2xx with a body that is not the expected format.
+
+    Args:
+        source: Source name.
+        url: The URL asked.
+        expected: What the body should have been.
+        got: Short excerpt or description of what came back.
+    """
+
+    def __init__(self, source: str, url: str, expected: str, got: str) -> None:
+        super().__init__(source, url, f"got {got!r}, expected {expected}")
+        self.expected = expected
+        self.got = got
+
+
+class SourceUnavailableError(SourceError):
+    """Retries ran out (or the source asked to wait longer than allowed).
+
+    Args:
+        source: Source name.
+        url: The URL asked.
+        attempts: Requests made.
+        last: The last failure (status or exception), as text.
+        hint: What to do about it.
+    """
+
+    status_code = 503
+
+    def __init__(
+        self, source: str, url: str, attempts: int, last: str, hint: str = ""
+    ) -> None:
+        super().__init__(
+            source, url, f"gave up after {attempts} attempt(s); last: {last}", hint
+        )
+        self.attempts = attempts
+        self.last = last

@@ -51,6 +51,26 @@ class DataSettings(BaseModel):
     """Kaggle dataset slug (owner/name) with BTC candles."""
     store_dir: Path | None = None
     """Local candle store; None means ``<home>/data``."""
+    binance_timeout_s: float = 10.0
+    """Timeout of one Binance request (connect and read), seconds."""
+    binance_max_retries: int = Field(default=5, ge=0)
+    """Retries after a 429/418/5xx answer or a network error, per request."""
+    binance_backoff_s: float = Field(default=1.0, ge=0)
+    """First backoff delay; doubles per retry when no ``Retry-After`` is sent."""
+    binance_max_wait_s: float = Field(default=120.0, ge=0)
+    """Longest single wait honoured (``Retry-After`` or backoff); a longer
+    ``Retry-After`` (an IP ban, HTTP 418) fails at once instead of hanging."""
+    binance_page_limit: int = Field(default=1000, ge=1, le=1000)
+    """Candles per klines request (Binance allows at most 1000)."""
+    binance_start: str = "2017-08-17"
+    """First day fetched when the store has no candles (BTCUSDT listing day)."""
+    kaggle_files: dict[str, str] = Field(
+        default_factory=lambda: {"1d": "btc_1d_data_*.csv", "4h": "btc_4h_data_*.csv"}
+    )
+    """Glob of the candle file per interval inside the Kaggle dataset."""
+    kaggle_config_dir: Path | None = None
+    """Directory with a mounted ``kaggle.json`` secret; None uses ``KAGGLE_USERNAME``/
+    ``KAGGLE_KEY`` from the environment, then ``~/.kaggle/kaggle.json``."""
 
 
 class TargetSettings(BaseModel):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any, cast
 
 import click
 
+from ml._typing import GapPolicy, Interval
 from ml.data import read_candles
 from ml.errors import BVPError
 from ml.validation import validate_candles
@@ -42,3 +45,103 @@ def check(file: Path, interval: str, gap_policy: str) -> None:
     click.echo(f"file:     {file}")
     click.echo(report.as_text())
     click.echo("status:   ok")
+
+
+@cli.command("update")
+@click.option(
+    "--source",
+    type=click.Choice(["binance", "kaggle"]),
+    required=True,
+    help="Where new candles come from: Binance klines API or the Kaggle dataset.",
+)
+@click.option(
+    "--interval",
+    "intervals",
+    type=click.Choice(["1d", "4h"]),
+    multiple=True,
+    help="Interval to update (repeatable); default both 1d and 4h.",
+)
+@click.option(
+    "--gaps",
+    "gap_policy",
+    type=click.Choice(["raise", "report"]),
+    default=None,
+    help="Missing candles: refuse the update (raise) or keep and list them "
+    "(report). Default: BVP_DATA__GAP_POLICY_1D / BVP_DATA__GAP_POLICY_4H.",
+)
+def update(source: str, intervals: tuple[str, ...], gap_policy: str | None) -> None:
+    """Fetch new closed candles into the local store and print a summary."""
+    from ml.settings import Settings
+    from pipelines.ingest.update import update_from_binance, update_from_kaggle
+
+    settings = Settings()
+    policy = cast(GapPolicy | None, gap_policy)
+    for name in intervals or ("1d", "4h"):
+        interval = cast(Interval, name)
+        try:
+            if source == "binance":
+                with _Bar(f"binance {interval}") as bar:
+                    result = update_from_binance(
+                        settings, interval, progress=bar, gap_policy=policy
+                    )
+            else:
+                click.echo(
+                    f"kaggle {interval}: downloading {settings.data.kaggle_dataset}",
+                    err=True,
+                )
+                result = update_from_kaggle(settings, interval, gap_policy=policy)
+        except BVPError as exc:
+            raise click.ClickException(f"{source} {interval}: {exc}") from exc
+        click.echo(_summary(result))
+
+
+class _Bar:
+    """tqdm bar on stderr, sized once the expected number of candles is known."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __call__(self, rows: int, expected: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(
+                total=expected, desc=self.label, unit="candle", file=sys.stderr,
+                mininterval=0, dynamic_ncols=False, ncols=80,
+            )  # fmt: skip
+        self.bar.update(rows)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _summary(result: object) -> str:
+    from pipelines.ingest.update import IngestResult
+
+    assert isinstance(result, IngestResult)
+    up, rep = result.store, result.store.report
+    v = up.version
+    lines = [
+        f"source:   {result.source} ({up.interval})",
+        f"fetched:  {result.fetched} closed candles, "
+        f"{result.newer} newer than the store",
+        f"added:    {up.added} rows ({up.duplicates} already stored)"
+        + ("" if up.written else "; store unchanged"),
+        f"range:    {rep.first} .. {rep.last} ({rep.rows} rows)",
+        f"gaps:     {len(rep.gaps)} ({rep.missing} missing candles), "
+        f"{len(up.new_gaps)} new in this update",
+    ]
+    lines += [
+        f"  new gap after {a}, next is {b} ({n} missing)"
+        for a, b, n in up.new_gaps[:10]
+    ]
+    lines += [
+        f"version:  {v.sha256[:16]} rows={v.rows} first={v.first} last={v.last}",
+        f"store:    {up.path}",
+    ]
+    return "\n".join(lines)
