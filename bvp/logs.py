@@ -32,4 +32,6 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    for noisy in ("httpx", "httpcore", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     _CONFIGURED = True

@@ -162,7 +162,8 @@ def build_horizon_rows(
         Frame with a (day, horizon) MultiIndex.
 
     Notes:
-        known_vol = sqrt(365 * mean of the squared known returns); naive_v30_w
+        known_vol = sqrt(365 * mean of the squared known returns), 0 when h = 30
+        (nothing of the window is known yet); naive_v30_w
         combines them with the trailing w-day variance for the h unknown days:
         sqrt(365 * (sum_known + h * rv_w^2 / 365) / 30).
     """
@@ -175,9 +176,7 @@ def build_horizon_rows(
         block = features.copy()
         block[HORIZON] = float(h)
         block["known_share"] = n_known / V30_WINDOW
-        block["known_vol"] = (
-            np.sqrt(ANNUALIZATION * ss / n_known) if n_known > 0 else np.nan
-        )
+        block["known_vol"] = np.sqrt(ANNUALIZATION * ss / n_known) if n_known > 0 else 0.0
         for w in (7, 30):
             fut = h * features[f"rv_cc_{w}d"] ** 2 / ANNUALIZATION
             block[f"naive_v30_{w}"] = np.sqrt(ANNUALIZATION * (ss + fut) / V30_WINDOW)

@@ -81,8 +81,13 @@ def inference_matrix(
     feats = build_daily_features(daily, rv4)
     rows = build_horizon_rows(daily, feats, horizons, origins=pd.DatetimeIndex([asof]))
     x = rows.to_numpy(dtype="float64")
-    if x.shape != (len(horizons), len(FEATURE_NAMES)) or np.isnan(x[:, 1:]).all(axis=1).any():
-        raise DataValidationError("daily candles", str(asof.date()), "features could not be computed for this day")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        name = FEATURE_NAMES[int(np.nonzero(bad.any(axis=0))[0][0])]
+        raise DataValidationError(
+            name, float(x[bad][0]), "expected a finite feature value (check the candles before this day)",
+            at=str(asof.date()),
+        )  # fmt: skip
     return x
 
 

@@ -114,6 +114,8 @@ class TrainSettings(BaseModel):
     """Ignore candles before this day (None: use all)."""
     train_end: str | None = None
     """Ignore candles after this day (None: use all). Used for small test slices."""
+    baselines: str = "climatology,persistence,seed_logistic,har_rv,garch_t"
+    """Comma-separated baselines evaluated walk-forward beside the model ("" for none)."""
 
 
 class MlflowSettings(BaseModel):

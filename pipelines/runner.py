@@ -70,6 +70,7 @@ def pipeline_arguments(settings: Settings, name: str, **overrides: Any) -> dict[
         "spec_json": json.dumps(spec, sort_keys=True),
         "first_origin": t.first_test_origin,
         "refit_every": t.refit_every,
+        "baselines": t.baselines,
         "start": t.train_start or "",
         "end": t.train_end or "",
         "gap_policy_1d": d.gap_policy_1d,

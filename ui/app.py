@@ -87,10 +87,18 @@ def build_app(settings: Settings, client: ForecastClient, candles: CandleSource)
         def forecast_cb(a: str) -> tuple[str, Any, pd.DataFrame]:
             return run_forecast(client, a)
 
-        go.click(forecast_cb, inputs=asof, outputs=[status, plot, table], show_progress="full")
-        app.load(forecast_cb, inputs=asof, outputs=[status, plot, table])
-        app.load(lambda d: _history(candles, thresholds, d), inputs=days, outputs=hist)
-        days.release(lambda d: _history(candles, thresholds, d), inputs=days, outputs=hist)
-        app.load(lambda: _model_tab(settings), outputs=[info, metrics])
-        refresh.click(lambda: _model_tab(settings), outputs=[info, metrics])
+        def history_cb(d: float) -> Any:
+            return _history(candles, thresholds, d)
+
+        def model_cb() -> tuple[str, pd.DataFrame]:
+            return _model_tab(settings)
+
+        hidden = {"api_visibility": "private"}
+        go.click(forecast_cb, inputs=asof, outputs=[status, plot, table], api_name="forecast", show_progress="full")
+        asof.submit(forecast_cb, inputs=asof, outputs=[status, plot, table], **hidden)
+        app.load(forecast_cb, inputs=asof, outputs=[status, plot, table], **hidden)
+        days.release(history_cb, inputs=days, outputs=hist, api_name="history")
+        app.load(history_cb, inputs=days, outputs=hist, **hidden)
+        refresh.click(model_cb, outputs=[info, metrics], api_name="model_info")
+        app.load(model_cb, outputs=[info, metrics], **hidden)
     return app
