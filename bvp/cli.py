@@ -12,6 +12,7 @@ __all__ = ["main"]
 # Imported lazily so `bvp --help` stays fast and each noun only pays for its own deps.
 COMMANDS: dict[str, str] = {
     "data": "data",
+    "deploy": "deploy",
 }
 
 
