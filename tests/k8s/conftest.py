@@ -26,20 +26,27 @@ STORAGE_URI = "s3://mlflow/artifacts/1/models/m-0123/artifacts"
 VALUE_SETS: dict[str, list[str]] = {
     "default": [],
     "default-isvc": [
-        "--set", "inferenceService.enabled=true",
-        "--set", f"inferenceService.storageUri={STORAGE_URI}",
+        "--set",
+        "inferenceService.enabled=true",
+        "--set",
+        f"inferenceService.storageUri={STORAGE_URI}",
     ],
     "kind": ["-f", str(CHART / "values-kind.yaml")],
     "kind-isvc": [
-        "-f", str(CHART / "values-kind.yaml"),
-        "--set", "inferenceService.enabled=true",
-        "--set", f"inferenceService.storageUri={STORAGE_URI}",
+        "-f",
+        str(CHART / "values-kind.yaml"),
+        "--set",
+        "inferenceService.enabled=true",
+        "--set",
+        f"inferenceService.storageUri={STORAGE_URI}",
     ],
     "eks": [
-        "-f", str(CHART / "values-eks.yaml"),
-        "--set", "inferenceService.storageUri=gs://bucket/models/m-1/artifacts",
+        "-f",
+        str(CHART / "values-eks.yaml"),
+        "--set",
+        "inferenceService.storageUri=gs://bucket/models/m-1/artifacts",
     ],
-}  # fmt: skip
+}
 
 
 def strictify(node: Any) -> Any:
@@ -67,15 +74,19 @@ def validator(relpath: str, strict: bool = True) -> Draft7Validator:
 
 
 CRD_SCHEMAS = {
-    ("serving.kserve.io/v1beta1", "InferenceService"):
-        "kserve/jsonschema/inferenceservice-serving-v1beta1.json",
-    ("serving.kserve.io/v1alpha1", "ServingRuntime"):
-        "kserve/jsonschema/servingruntime-serving-v1alpha1.json",
-}  # fmt: skip
+    (
+        "serving.kserve.io/v1beta1",
+        "InferenceService",
+    ): "kserve/jsonschema/inferenceservice-serving-v1beta1.json",
+    (
+        "serving.kserve.io/v1alpha1",
+        "ServingRuntime",
+    ): "kserve/jsonschema/servingruntime-serving-v1alpha1.json",
+}
 
 
 def schema_errors(doc: dict[str, Any]) -> list[str]:
-    """Validate one manifest: CRDs with jsonschema, core kinds with kubernetes-validate."""
+    """Validate a manifest: CRDs via jsonschema, core kinds via kubernetes-validate."""
     key = (doc["apiVersion"], doc["kind"])
     if key in CRD_SCHEMAS:
         v = validator(CRD_SCHEMAS[key])
@@ -92,7 +103,9 @@ def schema_errors(doc: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="session")
 def helm() -> Path:
     if not HELM.exists():
-        pytest.skip(f"{HELM} missing: run `make tools` (scripts/get-k8s-tools.sh .tools/bin)")
+        pytest.skip(
+            f"{HELM} missing: run `make tools` (scripts/get-k8s-tools.sh .tools/bin)"
+        )
     return HELM
 
 
@@ -104,10 +117,19 @@ def render(helm: Path) -> Callable[[str], list[dict[str, Any]]]:
     def _render(name: str) -> list[dict[str, Any]]:
         if name not in cache_:
             out = subprocess.run(
-                [str(helm), "template", RELEASE, str(CHART), "-n", NAMESPACE,
-                 *VALUE_SETS[name]],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
+                [
+                    str(helm),
+                    "template",
+                    RELEASE,
+                    str(CHART),
+                    "-n",
+                    NAMESPACE,
+                    *VALUE_SETS[name],
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             cache_[name] = [d for d in yaml.safe_load_all(out) if d]
         return cache_[name]
 

@@ -1,4 +1,4 @@
-"""charts/btc-volatility: lint, render, validate every document, cross-check settings."""
+"""charts/btc-volatility: lint, render, validate every document, cross-check."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ def _pods(docs):
             for comp in ("predictor", "transformer"):
                 if comp in doc["spec"]:
                     c = doc["spec"][comp]
-                    yield doc, c, c.get("containers", []) + ([c["model"]] if "model" in c else [])
+                    yield (
+                        doc,
+                        c,
+                        c.get("containers", [])
+                        + ([c["model"]] if "model" in c else []),
+                    )
         elif kind == "ServingRuntime":
             yield doc, doc["spec"], doc["spec"]["containers"]
 
@@ -33,8 +38,9 @@ def _pods(docs):
 def test_helm_lint_strict(helm, name):
     proc = subprocess.run(
         [str(helm), "lint", "--strict", str(CHART), *VALUE_SETS[name]],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -54,8 +60,12 @@ def test_value_sets_render_expected_kinds(render):
     assert {"Job", "InferenceService"} <= set(kinds["kind-isvc"])
     names = {d["metadata"]["name"] for d in render("kind")}
     # values-kind.yaml and k8s/install.sh hard-code these service names.
-    assert {"bvp-btc-volatility-minio", "bvp-btc-volatility-postgresql",
-            "bvp-btc-volatility-mlflow", "bvp-btc-volatility-ui"} <= names  # fmt: skip
+    assert {
+        "bvp-btc-volatility-minio",
+        "bvp-btc-volatility-postgresql",
+        "bvp-btc-volatility-mlflow",
+        "bvp-btc-volatility-ui",
+    } <= names
 
 
 @pytest.mark.parametrize("name", VALUE_SET_NAMES)
@@ -85,7 +95,10 @@ def test_inference_service_contract(render):
     assert model["protocolVersion"] == "v2"
     assert model["storageUri"] == STORAGE_URI
     assert model["storageUri"].startswith(("s3://", "gs://"))
-    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    assert (
+        isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+        == "Standard"
+    )
     (runtime,) = [d for d in render("kind-isvc") if d["kind"] == "ServingRuntime"]
     assert model["runtime"] == runtime["metadata"]["name"]
     assert runtime["spec"]["protocolVersions"] == ["v2"]
@@ -111,13 +124,22 @@ def test_ports_match_settings_defaults(render):
     assert args["--grpc_port"] == str(s.transformer.grpc_port)
     assert args["--model_name"] == s.mlflow.model_name
     assert tr["ports"][0]["containerPort"] == s.transformer.http_port
-    (ui,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-ui")]
+    (ui,) = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-ui")
+    ]
     c = ui["spec"]["template"]["spec"]["containers"][0]
     uienv = {e["name"]: e.get("value") for e in c["env"]}
     assert c["ports"][0]["containerPort"] == s.ui.port == int(uienv["BVP_UI__PORT"])
-    assert uienv["BVP_UI__SERVER_URL"] == "http://btc-volatility-transformer.bvp.svc.cluster.local"
+    assert (
+        uienv["BVP_UI__SERVER_URL"]
+        == "http://btc-volatility-transformer.bvp.svc.cluster.local"
+    )
     # The BVP_ variables the chart sets parse into the same settings (extra="forbid").
-    parsed = _settings_from_env({k: v for k, v in uienv.items() if k.startswith("BVP_")})
+    parsed = _settings_from_env(
+        {k: v for k, v in uienv.items() if k.startswith("BVP_")}
+    )
     assert parsed.ui.port == s.ui.port
     assert parsed.ui.server_url == uienv["BVP_UI__SERVER_URL"]
 
@@ -132,10 +154,17 @@ def _settings_from_env(env):
 
 def test_eks_values_ha_ui_has_sticky_sessions_and_root_path(render):
     docs = render("eks")
-    (svc,) = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-ui")]
+    (svc,) = [
+        d
+        for d in docs
+        if d["kind"] == "Service" and d["metadata"]["name"].endswith("-ui")
+    ]
     assert svc["spec"]["sessionAffinity"] == "ClientIP"
     (ing,) = [d for d in docs if d["kind"] == "Ingress"]
-    assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert (
+        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"]
+        == "cookie"
+    )
     assert ing["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/btc"
     (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
     assert "eks.amazonaws.com/role-arn" in sa["metadata"]["annotations"]
@@ -163,10 +192,19 @@ def test_kind_values_wire_kserve_s3_to_minio(render):
 )
 def test_storage_uri_outside_s3_gs_fails_rendering(helm, uri, message):
     proc = subprocess.run(
-        [str(helm), "template", "bvp", str(CHART), "-f", str(CHART / "values-eks.yaml"),
-         "--set-string", f"inferenceService.storageUri={uri}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            str(helm),
+            "template",
+            "bvp",
+            str(CHART),
+            "-f",
+            str(CHART / "values-eks.yaml"),
+            "--set-string",
+            f"inferenceService.storageUri={uri}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     assert message in proc.stderr
 
@@ -182,12 +220,19 @@ def test_values_comments_start_with_key_name():
         indent = len(line) - len(line.lstrip())
         key = stripped.split(":", 1)[0]
         stack = [(n, k) for n, k in stack if n < indent]
-        if indent in (0, 2, 4, 6) and not key.startswith(("requests", "limits", "type")):
+        if indent in (0, 2, 4, 6) and not key.startswith(
+            ("requests", "limits", "type")
+        ):
             dotted = ".".join([k for _, k in stack] + [key])
             prev = lines[i - 1].strip()
-            if not any(
-                dotted.startswith(p) for p in ("podSecurityContext.", "securityContext.")
-            ) and ".resources" not in dotted and "Resources" not in dotted:
+            if (
+                not any(
+                    dotted.startswith(p)
+                    for p in ("podSecurityContext.", "securityContext.")
+                )
+                and ".resources" not in dotted
+                and "Resources" not in dotted
+            ):
                 assert prev.startswith(f"# {dotted} -- "), f"line {i + 1}: {dotted}"
         stack.append((indent, key))
 
