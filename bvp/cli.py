@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "train:train",
     "ui": "serve:ui",
     "up": "stack:up",
+    "deploy": "deploy",
 }
 
 

@@ -10,7 +10,9 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from pipelines.images import PIPELINE_IMAGE
+from pipelines.images import pipeline_image
+
+PIPELINE_IMAGE = pipeline_image()
 
 __all__ = ["evaluate", "features", "fetch", "register", "train", "validate"]
 
