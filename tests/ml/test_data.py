@@ -1,0 +1,84 @@
+"""Reading every supported candle layout into the canonical frame."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from ml.data import CANDLE_COLUMNS, bundled_path, candles_from_klines, data_version, read_candles
+from ml.errors import DataValidationError
+
+KAGGLE_UTC = """Open time,Open,High,Low,Close,Volume,Close time,Quote asset volume,Number of trades,Taker buy base asset volume,Taker buy quote asset volume,Ignore
+2018-01-01 00:00:00.000000 UTC,13715.65,13818.55,12750.0,13380.0,8609.9,2018-01-01 23:59:59.999000 UTC,1,2,3,4,0
+2018-01-02 00:00:00.000000 UTC,13382.16,15473.49,12890.02,14675.11,20078.1,2018-01-02 23:59:59.999000 UTC,1,2,3,4,0
+"""
+KAGGLE_PLAIN = KAGGLE_UTC.replace(".000000 UTC", "").replace(".999000 UTC", ".999")
+BINANCE_MS = """Open time,Open,High,Low,Close,Volume,Close time,Quote asset volume,Number of trades,Taker buy base asset volume,Taker buy quote asset volume,Ignore
+1514764800000,13715.65,13818.55,12750.0,13380.0,8609.9,1514851199999,1,2,3,4,0
+1514851200000,13382.16,15473.49,12890.02,14675.11,20078.1,1514937599999,1,2,3,4,0
+"""
+BINANCE_NO_HEADER = "\n".join(BINANCE_MS.splitlines()[1:]) + "\n"
+YAHOO = """Volume,Date,Close,Adj Close,Low,High,Open
+8609.9,2018-01-01,13380.0,13380.0,12750.0,13818.55,13715.65
+20078.1,2018-01-02,14675.11,14675.11,12890.02,15473.49,13382.16
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [KAGGLE_UTC, KAGGLE_PLAIN, BINANCE_MS, BINANCE_NO_HEADER, YAHOO],
+    ids=["kaggle-utc", "kaggle-plain", "binance-ms", "binance-no-header", "yahoo-any-order"],
+)
+def test_every_layout_reads_to_the_same_frame(tmp_path, text):
+    path = tmp_path / "c.csv"
+    path.write_text(text)
+    frame = read_candles(path)
+    assert list(frame.columns) == list(CANDLE_COLUMNS)
+    assert frame["open_time"].tolist() == [pd.Timestamp("2018-01-01"), pd.Timestamp("2018-01-02")]
+    assert frame["close"].tolist() == [13380.0, 14675.11]
+    assert frame["volume"].tolist() == [8609.9, 20078.1]
+
+
+def test_json_klines(tmp_path):
+    rows = [[1514764800000, "13715.65", "13818.55", "12750.0", "13380.0", "8609.9", 1514851199999]]
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps(rows))
+    frame = read_candles(path)
+    assert frame["open_time"].iloc[0] == pd.Timestamp("2018-01-01")
+    assert frame["high"].iloc[0] == 13818.55
+    assert candles_from_klines(rows).equals(frame)
+
+
+def test_bundled_files_are_real_binance_candles():
+    daily = read_candles(bundled_path("1d"))
+    h4 = read_candles(bundled_path("4h"))
+    assert (len(daily), len(h4)) == (2704, 16208)
+    assert daily["open_time"].iloc[0] == pd.Timestamp("2018-01-01")
+    assert daily["open_time"].iloc[-1] == pd.Timestamp("2025-05-27")
+    assert daily["close"].iloc[0] == 13380.0
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("Date,Open,High,Low,Close\n2020-01-01,1,2,0.5,1.5\n", r"columns: .* expected a Volume column"),
+        ("Foo,Open\n1,2\n", r"expected a time column"),
+        ("Date,Open,High,Low,Close,Volume\n2020-13-45,1,2,0.5,1.5,3\n", r"open_time at row 1: got '2020-13-45'"),
+        ("Date,Open,High,Low,Close,Volume\n2020-01-01,abc,2,0.5,1.5,3\n", r"open at 2020-01-01T00:00Z: got 'abc', expected a number"),
+    ],
+    ids=["no-volume", "no-time", "bad-date", "non-numeric"],
+)
+def test_unreadable_input_names_field_and_value(tmp_path, text, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(DataValidationError, match=match):
+        read_candles(path)
+
+
+def test_data_version_depends_on_content_only():
+    daily = read_candles(bundled_path("1d"))
+    a, b = data_version(daily), data_version(daily.copy())
+    assert a == b and a.rows == 2704 and a.first == "2018-01-01"
+    changed = daily.copy()
+    changed.loc[5, "close"] += 1
+    assert data_version(changed).sha256 != a.sha256
