@@ -39,3 +39,37 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+SLICE_ENV = {
+    # A small real slice: two years of bundled candles, walk-forward over its last quarter.
+    "BVP_TRAIN__TRAIN_START": "2018-01-01",
+    "BVP_TRAIN__TRAIN_END": "2019-12-31",
+    "BVP_TRAIN__FIRST_TEST_ORIGIN": "2019-10-01",
+    "BVP_TRAIN__N_ESTIMATORS": "40",
+    "BVP_TRAIN__BASELINES": "persistence,climatology",
+}
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory):
+    """A BVP home whose MLflow registry holds a champion trained by a kfp.local run.
+
+    Yields the environment (dict) that points a process at it.
+    """
+    from ml.settings import Settings
+    from pipelines.runner import pipeline_arguments, run_local
+
+    home = tmp_path_factory.mktemp("trained-home")
+    env = {"BVP_HOME": str(home), **SLICE_ENV}
+    mp = pytest.MonkeyPatch()
+    for key in list(os.environ):
+        if key.startswith("BVP_"):
+            mp.delenv(key)
+    for k, v in env.items():
+        mp.setenv(k, v)
+    settings = Settings()
+    version = run_local("training", pipeline_arguments(settings, "training"), home / "pipeline-root")
+    mp.undo()
+    env["BVP_TEST_VERSION"] = str(version)
+    return env

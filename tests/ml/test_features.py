@@ -1,0 +1,71 @@
+"""Features at t depend only on candles up to t; model behaviour is sane."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.data import bundled_path, read_candles
+from ml.features import FEATURE_NAMES, MIN_HISTORY
+from ml.inference import inference_matrix
+from ml.panel import build_panel
+
+THR = (0.40, 0.65)
+
+
+@pytest.fixture(scope="module")
+def candles():
+    daily = read_candles(bundled_path("1d")).iloc[:400].reset_index(drop=True)
+    h4 = read_candles(bundled_path("4h"))
+    h4 = h4[h4["open_time"] < daily["open_time"].iloc[-1] + pd.Timedelta(days=1)].reset_index(drop=True)
+    return daily, h4
+
+
+@pytest.mark.parametrize("t", [MIN_HISTORY - 1, 200, 398])
+def test_changing_rows_after_t_leaves_features_at_t_unchanged(candles, t):
+    daily, h4 = candles
+    base = build_panel(daily, h4, THR)
+    cut = daily["open_time"].iloc[t] + pd.Timedelta(days=1)
+    d2, h2 = daily.copy(), h4.copy()
+    later_d, later_h = d2["open_time"] >= cut, h2["open_time"] >= cut
+    rng = np.random.default_rng(0)
+    for frame, later in ((d2, later_d), (h2, later_h)):
+        scale = rng.uniform(0.5, 2.0, size=int(later.sum()))
+        for col in ("open", "high", "low", "close", "volume"):
+            frame.loc[later, col] = frame.loc[later, col] * scale
+    perturbed = build_panel(d2, h2, THR)
+    np.testing.assert_array_equal(base.x[: t + 1], perturbed.x[: t + 1])
+    # and the serving path agrees with the training panel at t
+    x = inference_matrix(d2, h2, daily["open_time"].iloc[t], list(range(1, 31)))
+    np.testing.assert_allclose(x, base.x[t], rtol=1e-10)
+
+
+def test_dropping_rows_after_t_gives_the_same_features(candles):
+    daily, h4 = candles
+    full = build_panel(daily, h4, THR)
+    short = build_panel(daily.iloc[:300], h4[h4["open_time"] < daily["open_time"].iloc[300]], THR)
+    np.testing.assert_array_equal(full.x[:300], short.x)
+
+
+def test_features_are_invariant_to_price_scale(candles):
+    daily, h4 = candles
+    scaled_d, scaled_h = daily.copy(), h4.copy()
+    for frame in (scaled_d, scaled_h):
+        frame[["open", "high", "low", "close"]] *= 1000.0
+    a, b = build_panel(daily, h4, THR), build_panel(scaled_d, scaled_h, THR)
+    np.testing.assert_allclose(a.x[MIN_HISTORY:], b.x[MIN_HISTORY:], rtol=1e-9, atol=1e-12)
+
+
+def test_complete_rows_after_warm_up(candles):
+    daily, h4 = candles
+    p = build_panel(daily, h4, THR)
+    assert p.x.shape == (400, 30, len(FEATURE_NAMES))
+    assert np.isfinite(p.x[p.first_usable :]).all()
+    assert not np.isfinite(p.x[p.first_usable - 1]).all()
+
+
+def test_known_share_and_horizon_columns(candles):
+    daily, h4 = candles
+    p = build_panel(daily, h4, THR)
+    h_col, share_col = FEATURE_NAMES.index("horizon"), FEATURE_NAMES.index("known_share")
+    assert p.x[200, :, h_col].tolist() == list(range(1, 31))
+    np.testing.assert_allclose(p.x[200, :, share_col], (30 - np.arange(1, 31)) / 30)

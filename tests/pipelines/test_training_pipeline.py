@@ -1,0 +1,68 @@
+"""The training pipeline: component bodies, golden compilation, a kfp.local run."""
+
+import json
+
+import pytest
+
+from ml.settings import Settings
+from pipelines.runner import COMPILED_DIR, compile_pipeline
+
+
+def test_compiled_yaml_matches_committed(tmp_path):
+    fresh = compile_pipeline("training", tmp_path)
+    assert fresh.read_text() == (COMPILED_DIR / "training.yaml").read_text(), (
+        "pipelines/compiled/training.yaml is stale: run `bvp pipeline compile training`"
+    )
+
+
+def test_compiled_components_use_the_project_image_and_install_nothing(tmp_path):
+    text = compile_pipeline("training", tmp_path).read_text()
+    assert "pip install" not in text
+    assert text.count("image: ghcr.io/bvp-project/bvp-pipeline:0.1.0") == 6
+
+
+def test_fetch_body_via_python_func(tmp_path):
+    from kfp.dsl import Dataset
+
+    from pipelines.components.training import fetch
+
+    daily, h4 = Dataset(uri=str(tmp_path / "d")), Dataset(uri=str(tmp_path / "h"))
+    daily.path, h4.path = str(tmp_path / "d.parquet"), str(tmp_path / "h.parquet")
+    out = json.loads(fetch.python_func("bundled", "", "", "2018-01-01", "2018-03-31", daily, h4))
+    assert out["daily"]["rows"] == 90 and out["daily"]["last"] == "2018-03-31"
+    assert daily.metadata["rows"] == 90
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_local_run_registers_champion(trained_home, monkeypatch):
+    import mlflow
+
+    for k, v in trained_home.items():
+        monkeypatch.setenv(k, v)
+    s = Settings()
+    client = mlflow.MlflowClient(s.tracking_uri)
+    mv = client.get_model_version_by_alias("btc-volatility", "champion")
+    assert str(mv.version) == trained_home["BVP_TEST_VERSION"]
+    run = client.get_run(mv.run_id)
+    assert run.data.metrics["wf_xgboost_h01_log_loss"] > 0
+    assert "wf_persistence_h30_macro_f1" in run.data.metrics
+    assert json.loads(run.data.tags["bvp.data_versions"])["daily"]["rows"] == 730
+    artifacts = {a.path for a in client.list_artifacts(mv.run_id, "walk_forward")}
+    assert "walk_forward/confusion_matrices.json" in artifacts
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_rerun_on_unchanged_inputs_registers_no_duplicate(trained_home, monkeypatch):
+    import mlflow
+
+    from bvp.stack import ensure_champion
+
+    for k, v in trained_home.items():
+        monkeypatch.setenv(k, v)
+    s = Settings()
+    version, ran = ensure_champion(s)
+    assert (version, ran) == (trained_home["BVP_TEST_VERSION"], False)
+    versions = mlflow.MlflowClient(s.tracking_uri).search_model_versions("name = 'btc-volatility'")
+    assert len(versions) == 1
