@@ -138,12 +138,17 @@ def deployment_config(termination_wait_s: int, alarms: list[str]) -> dict[str, A
     """
     config: dict[str, Any] = {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+            "TrafficRoutingConfiguration": {
+                "Type": "ALL_AT_ONCE",
+                "WaitIntervalInSeconds": 0,
+            },
             "TerminationWaitInSeconds": termination_wait_s,
         }
     }
     if alarms:
-        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in alarms]}
+        config["AutoRollbackConfiguration"] = {
+            "Alarms": [{"AlarmName": a} for a in alarms]
+        }
     return config
 
 
@@ -181,19 +186,27 @@ def check_smoke_response(
         )
     served = str(doc.get("model_version"))
     if served != str(version):
-        return SmokeVerdict(False, f"model_version: got {served!r}, expected {version!r}")
+        return SmokeVerdict(
+            False, f"model_version: got {served!r}, expected {version!r}"
+        )
     want = np.asarray(expected, dtype="float64")
     if got.shape != want.shape:
-        return SmokeVerdict(False, f"probabilities: got shape {got.shape}, expected {want.shape}")
+        return SmokeVerdict(
+            False, f"probabilities: got shape {got.shape}, expected {want.shape}"
+        )
     if not np.isfinite(got).all() or (got < 0).any() or (got > 1).any():
-        return SmokeVerdict(False, f"probabilities: got {got.tolist()}, expected values in [0, 1]")
+        return SmokeVerdict(
+            False, f"probabilities: got {got.tolist()}, expected values in [0, 1]"
+        )
     sums = got.sum(axis=1)
     if not np.allclose(sums, 1.0, atol=1e-4):
         return SmokeVerdict(False, f"probability sums: got {sums.tolist()}, expected 1")
     diff = float(np.abs(got - want).max())
     if diff > atol:
         return SmokeVerdict(
-            False, f"probabilities differ from the local booster by {diff:.2e}, expected <= {atol}"
+            False,
+            f"probabilities differ from the local booster by {diff:.2e}, "
+            f"expected <= {atol}",
         )
     return SmokeVerdict(True)
 
@@ -220,7 +233,10 @@ class DeploymentRecord:
 
     def as_tags(self) -> dict[str, str]:
         """MLflow model-version tags (``bvp.sagemaker.*``)."""
-        return {f"{TAG_PREFIX}{k}": "" if v is None else str(v) for k, v in asdict(self).items()}
+        return {
+            f"{TAG_PREFIX}{k}": "" if v is None else str(v)
+            for k, v in asdict(self).items()
+        }
 
 
 def write_deployment_info(path: Path, record: DeploymentRecord) -> Path:

@@ -9,6 +9,7 @@ to the previous config (or deletes a just-created endpoint) and raises
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -76,9 +77,7 @@ def make_clients(aws: AwsSettings) -> AwsClients:
 def _require(aws: AwsSettings, *fields: str) -> None:
     for f in fields:
         if not getattr(aws, f):
-            raise ConfigError(
-                f"aws.{f}", None, "a value", f"Set BVP_AWS__{f.upper()}."
-            )
+            raise ConfigError(f"aws.{f}", None, "a value", f"Set BVP_AWS__{f.upper()}.")
 
 
 def _tags(aws: AwsSettings, version: str) -> list[dict[str, str]]:
@@ -110,18 +109,27 @@ def _wait(sm: Any, waiter: str, name: str, aws: AwsSettings) -> None:
     try:
         sm.get_waiter(waiter).wait(
             EndpointName=name,
-            WaiterConfig={"Delay": aws.wait_delay_s, "MaxAttempts": aws.wait_max_attempts},
+            WaiterConfig={
+                "Delay": aws.wait_delay_s,
+                "MaxAttempts": aws.wait_max_attempts,
+            },
         )
     except WaiterError as exc:
         desc = _describe_endpoint(sm, name) or {}
         raise PromotionError(
             f"endpoint {name!r}: {waiter} not reached: status "
-            f"{desc.get('EndpointStatus')!r}, reason {desc.get('FailureReason')!r} ({exc})"
+            f"{desc.get('EndpointStatus')!r}, reason {desc.get('FailureReason')!r} "
+            f"({exc})"
         ) from exc
 
 
 def smoke_matrix() -> np.ndarray:
     """Feature rows of the smoke request: the latest bundled day, SMOKE_HORIZONS."""
+    return _smoke_matrix().copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _smoke_matrix() -> np.ndarray:
     from ml.data import bundled_path, read_candles
     from ml.inference import inference_matrix, resolve_asof
 
@@ -159,14 +167,18 @@ def _tag_version(settings: Settings, version: str, tags: dict[str, str]) -> None
         client.set_model_version_tag(settings.mlflow.model_name, version, k, v[:5000])
 
 
-def _upload(clients: AwsClients, aws: AwsSettings, booster: Path, info: dict[str, Any]) -> str:
+def _upload(
+    clients: AwsClients, aws: AwsSettings, booster: Path, info: dict[str, Any]
+) -> str:
     assert aws.bucket
     key = s3_key(aws.name_prefix, info["version"])
     meta = model_meta(info["name"], info["version"], info.get("run_id"))
     with tempfile.TemporaryDirectory(prefix="bvp-sm-") as tmp:
         archive = build_model_archive(booster, meta, Path(tmp))
         clients.s3.upload_file(
-            str(archive), aws.bucket, key,
+            str(archive),
+            aws.bucket,
+            key,
             ExtraArgs={"Tagging": f"{PROJECT_TAG_KEY}={aws.project_tag}"},
         )
     return f"s3://{aws.bucket}/{key}"
@@ -202,8 +214,9 @@ def promote_to_sagemaker(
             )
         if current["EndpointStatus"] != "InService":
             raise PromotionError(
-                f"endpoint {aws.endpoint_name!r}: status {current['EndpointStatus']!r}, "
-                "expected 'InService' before an update; wait or run `bvp aws status`"
+                f"endpoint {aws.endpoint_name!r}: status "
+                f"{current['EndpointStatus']!r}, expected 'InService' before an "
+                "update; wait, then check `bvp aws status`"
             )
 
     booster, info = fetch_champion(settings)
@@ -235,22 +248,30 @@ def promote_to_sagemaker(
     )
     previous = current["EndpointConfigName"] if current else None
     if previous is None:
-        log.info("creating endpoint %s with %s", aws.endpoint_name, names.endpoint_config)
+        log.info(
+            "creating endpoint %s with %s", aws.endpoint_name, names.endpoint_config
+        )
         sm.create_endpoint(
             EndpointName=aws.endpoint_name,
             EndpointConfigName=names.endpoint_config,
             Tags=[{"Key": PROJECT_TAG_KEY, "Value": aws.project_tag}],
         )
     else:
-        log.info("blue/green update of %s: %s -> %s", aws.endpoint_name, previous, names.endpoint_config)
+        log.info(
+            "blue/green update of %s: %s -> %s",
+            aws.endpoint_name,
+            previous,
+            names.endpoint_config,
+        )
         _update(sm, aws, names.endpoint_config)
     _wait(sm, "endpoint_in_service", aws.endpoint_name, aws)
     live = _describe_endpoint(sm, aws.endpoint_name) or {}
     if live.get("EndpointConfigName") != names.endpoint_config:
         raise PromotionError(
-            f"endpoint {aws.endpoint_name!r}: serves {live.get('EndpointConfigName')!r} "
-            f"after the update, expected {names.endpoint_config!r} (SageMaker rolled it "
-            f"back: {live.get('FailureReason')!r})"
+            f"endpoint {aws.endpoint_name!r}: serves "
+            f"{live.get('EndpointConfigName')!r} after the update, expected "
+            f"{names.endpoint_config!r} (SageMaker rolled it back: "
+            f"{live.get('FailureReason')!r})"
         )
 
     verdict = _smoke_test(clients, aws, names.endpoint_config, booster, version)
@@ -283,7 +304,11 @@ def _update(sm: Any, aws: AwsSettings, config: str) -> None:
 
 
 def _roll_back(
-    settings: Settings, clients: AwsClients, previous: str | None, version: str, reason: str
+    settings: Settings,
+    clients: AwsClients,
+    previous: str | None,
+    version: str,
+    reason: str,
 ) -> None:
     aws, sm = settings.aws, clients.sagemaker
     if previous is None:
@@ -307,12 +332,18 @@ def _roll_back(
     )
 
 
-def endpoint_status(settings: Settings, clients: AwsClients | None = None) -> dict[str, Any]:
-    """Endpoint status, live config, model and registry version (``None`` values if absent)."""
+def endpoint_status(
+    settings: Settings, clients: AwsClients | None = None
+) -> dict[str, Any]:
+    """Endpoint status, live config, model and registry version (None if absent)."""
     aws = settings.aws
     clients = clients or make_clients(aws)
     sm = clients.sagemaker
-    out: dict[str, Any] = {"endpoint": aws.endpoint_name, "region": aws.region, "status": None}
+    out: dict[str, Any] = {
+        "endpoint": aws.endpoint_name,
+        "region": aws.region,
+        "status": None,
+    }
     desc = _describe_endpoint(sm, aws.endpoint_name)
     if desc is None:
         return out
@@ -325,7 +356,10 @@ def endpoint_status(settings: Settings, clients: AwsClients | None = None) -> di
     cfg = sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
     variant = cfg["ProductionVariants"][0]
     model = sm.describe_model(ModelName=variant["ModelName"])
-    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=model["ModelArn"])["Tags"]}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in sm.list_tags(ResourceArn=model["ModelArn"])["Tags"]
+    }
     out.update(
         model_name=variant["ModelName"],
         model_version=tags.get(VERSION_TAG_KEY),
@@ -340,7 +374,10 @@ def _owned(sm: Any, aws: AwsSettings, kind: str) -> list[tuple[str, str]]:
     list_call, key, name_key, arn_key = {
         "endpoint": ("list_endpoints", "Endpoints", "EndpointName", "EndpointArn"),
         "endpoint_config": (
-            "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn",
+            "list_endpoint_configs",
+            "EndpointConfigs",
+            "EndpointConfigName",
+            "EndpointConfigArn",
         ),
         "model": ("list_models", "Models", "ModelName", "ModelArn"),
     }[kind]

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 
 from ml._typing import FloatArray
 from ml.data import bundled_path, read_candles
-from ml.errors import BVPError, ConfigError, DataValidationError
+from ml.errors import BVPError, ConfigError
 from ml.evaluation import PROB_COLUMNS
 from ml.features import FEATURE_NAMES
 from ml.inference import check_horizons, forecast_frame, inference_matrix, resolve_asof
@@ -80,7 +80,9 @@ class ForecastRequest(BaseModel):
 class RequestError(BVPError):
     """A request the adapter refuses; carries the JSON error body's slots."""
 
-    def __init__(self, field: str, value: Any, rule: str, status_code: int = 400) -> None:
+    def __init__(
+        self, field: str, value: Any, rule: str, status_code: int = 400
+    ) -> None:
         self.field, self.value, self.status_code = field, value, status_code
         super().__init__(f"{field}: got {_short(value)}, {rule}")
 
@@ -91,7 +93,9 @@ def _short(value: Any) -> str:
 
 
 def _reject_constant(name: str) -> float:
-    raise RequestError("body", name, "expected finite numbers (NaN/Infinity are not JSON)")
+    raise RequestError(
+        "body", name, "expected finite numbers (NaN/Infinity are not JSON)"
+    )
 
 
 @dataclass
@@ -112,13 +116,17 @@ class SageMakerPredictor:
         """
         booster = model_dir / BOOSTER_FILE
         if not booster.is_file():
-            raise ConfigError("model_dir", str(model_dir), f"a folder with {BOOSTER_FILE}")
+            raise ConfigError(
+                "model_dir", str(model_dir), f"a folder with {BOOSTER_FILE}"
+            )
         meta_path = model_dir / META_FILE
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         names = meta.get("feature_names", list(FEATURE_NAMES))
         if list(names) != list(FEATURE_NAMES):
             raise ConfigError(
-                "model-meta.json feature_names", names, f"{list(FEATURE_NAMES)}",
+                "model-meta.json feature_names",
+                names,
+                f"{list(FEATURE_NAMES)}",
                 "The image's code and the model were built from different versions.",
             )
         return cls(
@@ -131,10 +139,15 @@ class SageMakerPredictor:
         """Probabilities (rows, 3) for feature rows (rows, k)."""
         return np.asarray(self.model.predict_proba(x), dtype="float64")
 
-    def forecast(self, asof: str | None, horizons: list[int]) -> tuple[str, pd.DataFrame]:
+    def forecast(
+        self, asof: str | None, horizons: list[int]
+    ) -> tuple[str, pd.DataFrame]:
         """Forecast frame for an as-of day from the bundled candles."""
         if self.candles is None:
-            self.candles = (read_candles(bundled_path("1d")), read_candles(bundled_path("4h")))
+            self.candles = (
+                read_candles(bundled_path("1d")),
+                read_candles(bundled_path("4h")),
+            )
         daily, h4 = self.candles
         hs = check_horizons(horizons)
         day = resolve_asof(daily, asof)
@@ -147,64 +160,100 @@ def _feature_matrix(rows: list[list[float | int | None]]) -> FloatArray:
     for i, row in enumerate(rows):
         if len(row) != k:
             raise RequestError(
-                f"instances[{i}]", f"{len(row)} values", f"expected {k} ({', '.join(FEATURE_NAMES)})"
+                f"instances[{i}]",
+                f"{len(row)} values",
+                f"expected {k} ({', '.join(FEATURE_NAMES)})",
             )
         h = row[0]
         if h is None or not math.isfinite(h) or h != int(h) or not 1 <= h <= 30:
-            raise RequestError(f"instances[{i}][0] ({FEATURE_NAMES[0]})", h, "expected an integer in 1..30")
-    x = np.array([[math.nan if v is None else v for v in row] for row in rows], dtype="float64")
+            raise RequestError(
+                f"instances[{i}][0] ({FEATURE_NAMES[0]})",
+                h,
+                "expected an integer in 1..30",
+            )
+    x = np.array(
+        [[math.nan if v is None else v for v in row] for row in rows], dtype="float64"
+    )
     bad = np.argwhere(np.isinf(x))
     if len(bad):
         i, j = bad[0]
-        raise RequestError(f"instances[{i}][{j}] ({FEATURE_NAMES[j]})", x[i, j], "expected a finite number")
+        raise RequestError(
+            f"instances[{i}][{j}] ({FEATURE_NAMES[j]})",
+            x[i, j],
+            "expected a finite number",
+        )
     return x
 
 
 def _rows_answer(p: FloatArray, horizons: list[int]) -> list[dict[str, Any]]:
     return [
-        {"horizon": int(h), **dict(zip(PROB_COLUMNS, map(float, row), strict=True)),
-         "regime": REGIMES[int(np.argmax(row))]}
+        {
+            "horizon": int(h),
+            **dict(zip(PROB_COLUMNS, map(float, row), strict=True)),
+            "regime": REGIMES[int(np.argmax(row))],
+        }
         for h, row in zip(horizons, p, strict=True)
     ]
 
 
 def _parse(body: bytes) -> InstancesRequest | ForecastRequest:
     if len(body) > MAX_BODY_BYTES:
-        raise RequestError("body", f"{len(body)} bytes", f"expected at most {MAX_BODY_BYTES}", 413)
+        raise RequestError(
+            "body", f"{len(body)} bytes", f"expected at most {MAX_BODY_BYTES}", 413
+        )
     try:
         doc = json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
-        raise RequestError("body", body[:60].decode("utf-8", "replace"), f"expected JSON ({exc})") from exc
+        raise RequestError(
+            "body", body[:60].decode("utf-8", "replace"), f"expected JSON ({exc})"
+        ) from exc
     if not isinstance(doc, dict):
         raise RequestError("body", type(doc).__name__, "expected a JSON object")
     if "instances" in doc and ({"asof", "horizons"} & doc.keys()):
-        raise RequestError("instances", "with asof/horizons", "expected either instances or asof/horizons, not both")
+        raise RequestError(
+            "instances",
+            "with asof/horizons",
+            "expected either instances or asof/horizons, not both",
+        )
     model = InstancesRequest if "instances" in doc else ForecastRequest
     if model is ForecastRequest and not ({"asof", "horizons"} & doc.keys()):
-        raise RequestError("body", sorted(doc), "expected a key 'instances', or 'asof'/'horizons'")
+        raise RequestError(
+            "body", sorted(doc), "expected a key 'instances', or 'asof'/'horizons'"
+        )
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "body"
+        loc = err["loc"]
+        field = f"{loc[0]}" + "".join(f"[{p}]" for p in loc[1:] if isinstance(p, int))
         raise RequestError(field, err.get("input"), err["msg"].lower(), 422) from exc
 
 
 def create_app(predictor: SageMakerPredictor) -> FastAPI:
     """The ASGI app answering ``/ping`` and ``/invocations``."""
-    app = FastAPI(title="btc-volatility SageMaker adapter", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="btc-volatility SageMaker adapter", docs_url=None, redoc_url=None
+    )
 
     @app.exception_handler(BVPError)
     async def _bvp_error(request: Request, exc: BVPError) -> JSONResponse:
         field = getattr(exc, "field", getattr(exc, "column", None))
         value = getattr(exc, "value", None)
-        body = {"error": str(exc), "field": field, "value": _short(value) if value is not None else None}
+        body = {
+            "error": str(exc),
+            "field": field,
+            "value": _short(value) if value is not None else None,
+        }
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        body = {"error": f"internal error ({type(exc).__name__})", "field": None, "value": None}
+        body = {
+            "error": f"internal error ({type(exc).__name__})",
+            "field": None,
+            "value": None,
+        }
         return JSONResponse(body, status_code=500)
 
     @app.get("/ping")
@@ -213,8 +262,15 @@ def create_app(predictor: SageMakerPredictor) -> FastAPI:
 
     @app.post("/invocations")
     async def invocations(request: Request) -> JSONResponse:
-        rid = request.headers.get("x-amzn-sagemaker-inference-id") or uuid.uuid4().hex[:12]
-        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        rid = (
+            request.headers.get("x-amzn-sagemaker-inference-id")
+            or uuid.uuid4().hex[:12]
+        )
+        ctype = (
+            request.headers.get("content-type", "application/json")
+            .split(";")[0]
+            .strip()
+        )
         if ctype not in ("application/json", ""):
             raise RequestError("ContentType", ctype, "expected application/json", 415)
         t0 = time.perf_counter()
@@ -225,11 +281,22 @@ def create_app(predictor: SageMakerPredictor) -> FastAPI:
             preds = _rows_answer(predictor.predict_rows(x), [int(h) for h in x[:, 0]])
         else:
             asof, frame = predictor.forecast(req.asof, req.horizons)
-            preds = _rows_answer(frame[list(PROB_COLUMNS)].to_numpy(), frame["horizon"].tolist())
-        log.info("request %s: %d rows in %.1f ms", rid, len(preds), 1e3 * (time.perf_counter() - t0))
+            preds = _rows_answer(
+                frame[list(PROB_COLUMNS)].to_numpy(), frame["horizon"].tolist()
+            )
+        log.info(
+            "request %s: %d rows in %.1f ms",
+            rid,
+            len(preds),
+            1e3 * (time.perf_counter() - t0),
+        )
         return JSONResponse(
-            {"model_name": predictor.name, "model_version": predictor.version, "asof": asof,
-             "predictions": preds}
+            {
+                "model_name": predictor.name,
+                "model_version": predictor.version,
+                "asof": asof,
+                "predictions": preds,
+            }
         )
 
     return app
@@ -240,20 +307,36 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"],
-                        help="SageMaker passes 'serve'; it is the only command.")
-    parser.add_argument("--model-dir", type=Path,
-                        default=Path(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR)),
-                        help=f"Extracted model archive (env {MODEL_DIR_ENV}).")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve"],
+        help="SageMaker passes 'serve'; it is the only command.",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=Path(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR)),
+        help=f"Extracted model archive (env {MODEL_DIR_ENV}).",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="Bind address.")
-    parser.add_argument("--port", type=int, default=int(os.environ.get(PORT_ENV, "8080")),
-                        help=f"Port (env {PORT_ENV}; SageMaker expects 8080).")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get(PORT_ENV, "8080")),
+        help=f"Port (env {PORT_ENV}; SageMaker expects 8080).",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     predictor = SageMakerPredictor.load(args.model_dir)
     log.info("loaded %s v%s from %s", predictor.name, predictor.version, args.model_dir)
-    uvicorn.run(create_app(predictor), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        create_app(predictor), host=args.host, port=args.port, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def status() -> None:
     is_flag=True,
     help="Keep the endpoint and the config/model it serves; delete older ones only.",
 )
-@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="List what would be deleted; delete nothing."
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def cleanup(keep_live: bool, dry_run: bool, yes: bool) -> None:
     """Delete endpoints, endpoint configs and models tagged project=<aws.project_tag>.
@@ -47,7 +49,9 @@ def cleanup(keep_live: bool, dry_run: bool, yes: bool) -> None:
     try:
         plan = cleanup_resources(settings, keep_live=keep_live, dry_run=True)
         if dry_run or not any(plan.values()):
-            click.echo(json.dumps({"would_delete" if dry_run else "deleted": plan}, indent=2))
+            click.echo(
+                json.dumps({"would_delete" if dry_run else "deleted": plan}, indent=2)
+            )
             return
         if not yes:
             click.confirm(f"delete {plan}?", abort=True)

@@ -39,21 +39,32 @@ def tiny_classifier(seed: int) -> xgb.XGBClassifier:
 
 @dataclass
 class Registry:
-    """A sqlite MLflow registry under tmp_path; ``register`` moves the champion alias."""
+    """A sqlite MLflow registry; ``register`` logs a model and moves the champion."""
 
     tracking_uri: str
+    artifact_root: str
 
     def register(self, seed: int) -> str:
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run():
+        exp = mlflow.get_experiment_by_name("aws-tests")
+        exp_id = (
+            exp.experiment_id
+            if exp
+            else mlflow.create_experiment("aws-tests", self.artifact_root)
+        )
+        with mlflow.start_run(experiment_id=exp_id):
             info = mlflow.xgboost.log_model(
-                tiny_classifier(seed), name="model", model_format="ubj",
+                tiny_classifier(seed),
+                name="model",
+                model_format="ubj",
                 pip_requirements=["xgboost"],
             )
         mv = mlflow.register_model(info.model_uri, MODEL_NAME)
-        mlflow.MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", mv.version)
+        mlflow.MlflowClient().set_registered_model_alias(
+            MODEL_NAME, "champion", mv.version
+        )
         return str(mv.version)
 
     def tags(self, version: str) -> dict[str, str]:
@@ -94,7 +105,7 @@ def aws_env(moto_url, monkeypatch, tmp_path) -> str:
 @pytest.fixture
 def registry(tmp_path_factory) -> Registry:
     root = tmp_path_factory.mktemp("mlflow")
-    return Registry(f"sqlite:///{root / 'mlflow.db'}")
+    return Registry(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
 
 
 @pytest.fixture
@@ -119,9 +130,14 @@ def bvp_env(aws_env, registry, monkeypatch, tmp_path) -> Path:
 def queue_invoke_results(moto_url: str, *bodies: bytes | str) -> None:
     """Queue what moto's InvokeEndpoint answers, one body per new request."""
     results = [
-        {"Body": b.decode() if isinstance(b, bytes) else b, "ContentType": "application/json"}
+        {
+            "Body": b.decode() if isinstance(b, bytes) else b,
+            "ContentType": "application/json",
+        }
         for b in bodies
     ]
-    r = httpx.post(f"{moto_url}/moto-api/static/sagemaker/endpoint-results",
-                   json={"results": results})
+    r = httpx.post(
+        f"{moto_url}/moto-api/static/sagemaker/endpoint-results",
+        json={"results": results},
+    )
     r.raise_for_status()
