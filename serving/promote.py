@@ -150,7 +150,7 @@ def _smoke_test(
             Body=smoke_request(x),
             ContentType="application/json",
             Accept="application/json",
-            InferenceId=f"smoke-{config}",
+            InferenceId=f"smoke-{config}"[:64],  # API limit: 64 characters
         )
         body = resp["Body"].read()
     except ClientError as exc:

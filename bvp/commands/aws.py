@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ml.errors import BVPError
 
@@ -22,7 +23,7 @@ def status() -> None:
 
     try:
         out = endpoint_status(Settings())
-    except BVPError as exc:
+    except (BVPError, BotoCoreError, ClientError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(out, indent=2, default=str))
 
@@ -56,6 +57,6 @@ def cleanup(keep_live: bool, dry_run: bool, yes: bool) -> None:
         if not yes:
             click.confirm(f"delete {plan}?", abort=True)
         done = cleanup_resources(settings, keep_live=keep_live)
-    except BVPError as exc:
+    except (BVPError, BotoCoreError, ClientError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"deleted": done}, indent=2))

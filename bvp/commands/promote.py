@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ml.errors import BVPError
 
@@ -42,6 +43,6 @@ def sagemaker(endpoint: str | None, instance_type: str | None) -> None:
         settings.aws.instance_type = instance_type
     try:
         record = promote_to_sagemaker(settings)
-    except BVPError as exc:
+    except (BVPError, BotoCoreError, ClientError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(record.as_dict(), indent=2))

@@ -248,3 +248,11 @@ def test_missing_bucket_names_the_setting(bvp_env, monkeypatch):
         ConfigError, match=r"aws.bucket: got None .* Set BVP_AWS__BUCKET"
     ):
         promote_to_sagemaker(Settings())
+
+
+def test_cli_without_credentials_fails_cleanly(bvp_env, monkeypatch):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k)
+    out = CliRunner().invoke(main, ["aws", "status"])
+    assert out.exit_code == 1
+    assert "Unable to locate credentials" in out.output and "Traceback" not in out.output
