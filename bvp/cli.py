@@ -12,8 +12,10 @@ __all__ = ["main"]
 # Imported lazily so `bvp --help` stays fast and each noun only pays for its own deps.
 COMMANDS: dict[str, str] = {
     "data": "data",
+    "aws": "aws",
     "down": "stack:down",
     "pipeline": "pipeline",
+    "promote": "promote",
     "serve": "serve:serve",
     "status": "stack:status",
     "train": "train:train",

@@ -188,7 +188,29 @@ class AwsSettings(BaseModel):
     role_arn: str | None = None
     """SageMaker execution role ARN."""
     image_uri: str | None = None
-    """Serving image in ECR for SageMaker."""
+    """Serving image in ECR for SageMaker (pin a tag or digest, never ``latest``)."""
+    name_prefix: str = "btc-volatility"
+    """Prefix of every SageMaker model/endpoint config name and of the S3 key; cleanup
+    only considers resources whose name starts with it."""
+    project_tag: str = "btc-volatility"
+    """Value of the ``project`` tag put on every created resource; cleanup deletes only
+    resources carrying it."""
+    instance_count: int = Field(default=1, ge=1)
+    """Instances behind the production variant."""
+    variant_name: str = "AllTraffic"
+    """Production variant name."""
+    termination_wait_s: int = Field(default=0, ge=0, le=3600)
+    """Blue/green baking period: seconds SageMaker keeps the old (blue) fleet after
+    traffic moved to the new one, so alarms can trigger its automatic rollback."""
+    rollback_alarms: list[str] = Field(default_factory=list)
+    """CloudWatch alarm names that make SageMaker roll a blue/green update back."""
+    wait_delay_s: int = Field(default=30, ge=1)
+    """Seconds between endpoint status polls while creating/updating/deleting."""
+    wait_max_attempts: int = Field(default=120, ge=1)
+    """Status polls before giving up (default 30 s x 120 = one hour)."""
+    smoke_atol: float = Field(default=1e-4, gt=0)
+    """Largest absolute difference allowed between the endpoint's probabilities and
+    the local booster's in the smoke test."""
 
 
 class MonitoringSettings(BaseModel):
