@@ -163,7 +163,8 @@ def _parse_times(values: pd.Series) -> pd.Series:
     if numeric.all() and len(s):
         digits = s.str.len().max()
         unit = "us" if digits >= 16 else "ms" if digits >= 13 else "s"
-        return pd.to_datetime(s.astype("int64"), unit=unit).astype("datetime64[ns]")
+        stamps: pd.Series = pd.to_datetime(s.astype("int64"), unit=unit)  # type: ignore[call-overload]
+        return stamps.astype("datetime64[ns]")
     cleaned = s.str.replace(r"\s*UTC$", "", regex=True).str.replace(
         r"Z$|\+00:00$", "", regex=True
     )

@@ -128,10 +128,11 @@ def build_daily_features(
     f["ret_30d"] = r.rolling(30, min_periods=30).sum()
     f["abs_ret_1d"] = r.abs()
     vol = daily[VOLUME].astype("float64")
-    f["volume_ratio_7_90"] = np.log(
-        vol.rolling(7, min_periods=7).mean() / vol.rolling(90, min_periods=90).mean()
+    vol_ratio = vol.rolling(7, min_periods=7).mean() / vol.rolling(90, min_periods=90).mean()
+    f["volume_ratio_7_90"] = pd.Series(np.log(vol_ratio), index=daily.index)
+    f["v30_change_7d"] = pd.Series(
+        np.log(f["rv_cc_30d"] / f["rv_cc_30d"].shift(7)), index=daily.index
     )
-    f["v30_change_7d"] = np.log(f["rv_cc_30d"] / f["rv_cc_30d"].shift(7))
     return pd.DataFrame(f, index=daily.index).loc[:, list(DAILY_FEATURES)]
 
 

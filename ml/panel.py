@@ -91,6 +91,6 @@ def build_panel(
     for h in horizons:
         labels[: n - h, h - 1] = codes[h:]
     return Panel(
-        days=daily.index, daily=daily, features=feats, x=np.ascontiguousarray(x),
+        days=pd.DatetimeIndex(daily.index), daily=daily, features=feats, x=np.ascontiguousarray(x),
         returns=r, rv_daily=rv_d, v30=v30, labels=labels, thresholds=thresholds,
     )  # fmt: skip

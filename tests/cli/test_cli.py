@@ -1,0 +1,46 @@
+"""The CLI: help, data check reports, and errors without tracebacks."""
+
+import pytest
+from click.testing import CliRunner
+
+from bvp.cli import main
+from ml.data import bundled_path
+
+
+def test_help_lists_every_noun():
+    out = CliRunner().invoke(main, ["--help"]).output
+    for noun in ("data", "pipeline", "serve", "train", "ui", "up", "down", "deploy"):
+        assert noun in out
+
+
+def test_data_check_bundled_4h_reports_gaps():
+    res = CliRunner().invoke(main, ["data", "check", str(bundled_path("4h")), "--interval", "4h"])
+    assert res.exit_code == 0, res.output
+    assert "rows:     16208" in res.output and "gaps:     8 (16 missing candles)" in res.output
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "match"),
+    [
+        ("Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,-3\n", [], "volume at 2020-01-01T00:00Z: got -3.0, expected a finite volume >= 0"),
+        ("Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,3\n2020-01-03,1,2,0.5,1.5,3\n", ["--gaps", "raise"], "1 missing"),
+    ],
+    ids=["negative-volume", "gap-raise"],
+)
+def test_data_check_failures_are_one_clear_line(tmp_path, content, args, match):
+    path = tmp_path / "candles.csv"
+    path.write_text(content)
+    res = CliRunner().invoke(main, ["data", "check", str(path), *args])
+    assert res.exit_code == 1
+    assert match in res.output and "Traceback" not in res.output
+
+
+def test_pipeline_run_needs_exactly_one_target():
+    res = CliRunner().invoke(main, ["pipeline", "run", "training"])
+    assert res.exit_code == 2 and "exactly one of --local and --host" in res.output
+
+
+def test_serve_without_champion_explains_what_to_run():
+    res = CliRunner().invoke(main, ["serve"])
+    assert res.exit_code == 1
+    assert "no version for '@champion'" in res.output and "make up" in res.output
