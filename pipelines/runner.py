@@ -84,8 +84,12 @@ def pipeline_arguments(settings: Settings, name: str, **overrides: Any) -> dict[
 
 def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
     """Run the pipeline with ``kfp.local`` (subprocesses, no Docker) and return its output."""
+    import warnings
+
     from kfp import local
 
+    # Locally the project venv *is* the component image's environment; say so once.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     pipeline_root.mkdir(parents=True, exist_ok=True)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),

@@ -203,8 +203,9 @@ def evaluate_walk_forward(
             raise ConfigError("baselines", unknown, f"names from {sorted(BASELINES)}")
         makers.update({b: BASELINES[b] for b in baselines})
     results: list[WalkForwardResult] = []
+    report = progress or _log_progress
     for name, make in makers.items():
-        cb = (lambda k, n, name=name: progress(name, k, n)) if progress else None
+        cb = lambda k, n, name=name: report(name, k, n)  # noqa: E731
         results.append(walk_forward(panel, make, first_origin, refit_every, on_refit=cb))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,6 +219,11 @@ def evaluate_walk_forward(
     }
     atomic_write_bytes(out / EVAL_CONFUSION_FILE, json.dumps(confusions).encode())
     return metrics
+
+
+def _log_progress(name: str, k: int, n: int) -> None:
+    if k == 1 or k == n or k % 10 == 0:
+        log.info("walk-forward %s: refit %d/%d", name, k, n)
 
 
 def spec_from_params(params: dict[str, Any]) -> RegimeModelSpec:

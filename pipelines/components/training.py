@@ -130,6 +130,9 @@ def evaluate(
 ) -> str:
     """Walk-forward evaluation of the model and baselines; metrics to KFP and MLflow."""
     import json
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     from ml.labels import check_thresholds
     from pipelines.steps import evaluate_walk_forward, load_panel, spec_from_params
