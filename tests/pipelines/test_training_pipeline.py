@@ -66,3 +66,22 @@ def test_rerun_on_unchanged_inputs_registers_no_duplicate(trained_home, monkeypa
     assert (version, ran) == (trained_home["BVP_TEST_VERSION"], False)
     versions = mlflow.MlflowClient(s.tracking_uri).search_model_versions("name = 'btc-volatility'")
     assert len(versions) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_register_step_reuses_the_version_with_the_same_fingerprint(trained_home, monkeypatch):
+    import mlflow
+
+    from pipelines.components.training import register
+
+    for k, v in trained_home.items():
+        monkeypatch.setenv(k, v)
+    s = Settings()
+    client = mlflow.MlflowClient(s.tracking_uri)
+    mv = client.get_model_version_by_alias("btc-volatility", "champion")
+    out = register.python_func(
+        s.tracking_uri, "btc-volatility", mv.source, mv.run_id, mv.tags["bvp.fingerprint"], "champion", "{}"
+    )
+    assert (out.version, out.created) == (str(mv.version), False)
+    assert len(client.search_model_versions("name = 'btc-volatility'")) == 1
