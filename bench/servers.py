@@ -85,6 +85,12 @@ class LocalServer:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the process group (a crash: no graceful shutdown) and reap it."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+
     def tail(self, n: int = 30) -> str:
         """Last log lines (for failure messages)."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])

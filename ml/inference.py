@@ -7,6 +7,8 @@ Features for an as-of day are computed from candles up to and including that day
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ __all__ = [
     "build_feature_table",
     "check_horizons",
     "forecast_frame",
+    "forecast_records",
     "inference_matrix",
     "resolve_asof",
 ]
@@ -150,11 +153,28 @@ def build_feature_table(
     return FeatureTable(daily, np.ascontiguousarray(x))
 
 
+def forecast_records(
+    asof: pd.Timestamp, horizons: list[int], proba: FloatArray
+) -> list[dict[str, Any]]:
+    """One dict per horizon: horizon, target date, three probabilities, most likely regime.
+
+    Plain Python (no DataFrame): the transformer answers with these, ~0.1 ms for 30
+    horizons where building a frame costs ~10 ms.
+    """
+    p = np.asarray(proba, dtype="float64")
+    day = asof.date()
+    return [
+        {
+            "horizon": int(h),
+            "target_date": day + timedelta(days=int(h)),
+            **dict(zip(PROB_COLUMNS, map(float, row), strict=True)),
+            "regime": REGIMES[int(k)],
+        }
+        for h, row, k in zip(horizons, p, p.argmax(axis=1), strict=True)
+    ]
+
+
 def forecast_frame(asof: pd.Timestamp, horizons: list[int], proba: FloatArray) -> pd.DataFrame:
     """One row per horizon: target date, three probabilities, most likely regime."""
-    p = np.asarray(proba, dtype="float64")
-    frame = pd.DataFrame(p, columns=list(PROB_COLUMNS))
-    frame.insert(0, "target_date", [(asof + pd.Timedelta(days=h)).date() for h in horizons])
-    frame.insert(0, "horizon", horizons)
-    frame["regime"] = [REGIMES[i] for i in p.argmax(axis=1)]
-    return frame
+    columns = ["horizon", "target_date", *PROB_COLUMNS, "regime"]
+    return pd.DataFrame(forecast_records(asof, horizons, proba), columns=columns)

@@ -184,7 +184,8 @@ class UiSettings(BaseModel):
     root_path: str = ""
     """Sub-path when served behind an ingress (e.g. /btc)."""
     server_url: str | None = None
-    """Prediction server base URL; None means the local MLServer."""
+    """Prediction server (KServe transformer) base URL; None means the local one
+    (``transformer_url``)."""
 
 
 class AwsSettings(BaseModel):

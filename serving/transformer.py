@@ -40,7 +40,7 @@ from ml.inference import (
     FeatureTable,
     build_feature_table,
     check_horizons,
-    forecast_frame,
+    forecast_records,
     inference_matrix,
     resolve_asof,
 )
@@ -258,12 +258,13 @@ class ForecastTransformer(kserve.Model):
         for item in prepared.items:
             p = proba[start : start + len(item.horizons)]
             start += len(item.horizons)
-            frame = forecast_frame(item.asof, item.horizons, p)
-            frame["target_date"] = frame["target_date"].astype(str)
+            records = forecast_records(item.asof, item.horizons, p)
+            for r in records:
+                r["target_date"] = r["target_date"].isoformat()
             out.append({
                 "asof": str(item.asof.date()),
                 "thresholds": list(item.thresholds),
-                "forecasts": frame.to_dict(orient="records"),
+                "forecasts": records,
             })  # fmt: skip
         head = {"model_name": body.get("model_name", self.name),
                 "model_version": str(body.get("model_version") or ""), "id": prepared.request_id}  # fmt: skip
@@ -278,8 +279,8 @@ def _decode(payload: Any) -> Any:
             raise RequestError(
                 "body", _short(payload), f"body: expected JSON ({exc})", 400
             ) from None
-    if isinstance(payload, dict):
-        return payload
+    if isinstance(payload, dict | list):
+        return payload  # a list is refused by parse_request, naming the body
     raise RequestError(
         "body", type(payload).__name__,
         "body: expected a JSON object; V2 tensors are not accepted here, POST JSON to "
