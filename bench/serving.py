@@ -69,11 +69,15 @@ class Row:
     ratio: float
 
 
-async def _load(url: str, bodies: list[dict], concurrency: int) -> tuple[list[float], int, float]:
+async def _load(
+    url: str, bodies: list[dict], concurrency: int
+) -> tuple[list[float], int, float]:
     lat: list[float] = []
     errors = 0
     queue = list(enumerate(bodies))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency
+    )
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
 
         async def worker() -> None:
@@ -99,11 +103,15 @@ def _row(target: str, config: str, c: int, lat: list[float], errors: int, wall: 
          inproc_ms: float) -> Row:  # fmt: skip
     p50 = statistics.median(lat)
     p99 = float(np.percentile(lat, 99))
-    return Row(target, config, c, len(lat), errors, p50, p99, len(lat) / wall, p50 / inproc_ms)
+    return Row(
+        target, config, c, len(lat), errors, p50, p99, len(lat) / wall, p50 / inproc_ms
+    )
 
 
 def _print(rows: list[Row], inproc_ms: float) -> None:
-    print(f"\nin-process predict_proba (30 rows, 1 thread): {inproc_ms:.3f} ms (median)")
+    print(
+        f"\nin-process predict_proba (30 rows, 1 thread): {inproc_ms:.3f} ms (median)"
+    )
     head = f"{'target':12s} {'config':24s} {'conc':>4s} {'reqs':>5s} {'err':>4s} "
     print(head + f"{'p50 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'p50/inproc':>10s}")
     for r in rows:
@@ -132,7 +140,9 @@ def run(requests: int, concurrencies: list[int], configs: list[tuple[int, int, f
     with tempfile.TemporaryDirectory(prefix="bvp-bench-") as tmp:
         home = Path(tmp)
         booster = train_small_model(home / "model")
-        table = build_feature_table(read_candles(bundled_path("1d")), read_candles(bundled_path("4h")))
+        table = build_feature_table(
+            read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
+        )
         days = table.daily.index[MIN_HISTORY:]
         picks = [rng.randrange(len(days)) for _ in range(requests)]
         asofs = [str(days[i].date()) for i in picks]
@@ -170,14 +180,18 @@ def run(requests: int, concurrencies: list[int], configs: list[tuple[int, int, f
                                "/v2/health/ready")  # fmt: skip
                 for c in concurrencies:
                     url = f"{ml_url}/v2/models/{MODEL}/infer"
-                    asyncio.run(_load(url, direct_bodies[: min(50, requests)], c))  # warm-up
+                    asyncio.run(
+                        _load(url, direct_bodies[: min(50, requests)], c)
+                    )  # warm-up
                     lat, err, wall = asyncio.run(_load(url, direct_bodies, c))
                     rows.append(_row("mlserver", config, c, lat, err, wall, inproc))
                     if tr is not None:
                         url = f"{tr.url}/v1/models/{MODEL}:predict"
                         asyncio.run(_load(url, tr_bodies[: min(50, requests)], c))
                         lat, err, wall = asyncio.run(_load(url, tr_bodies, c))
-                        rows.append(_row("transformer", config, c, lat, err, wall, inproc))
+                        rows.append(
+                            _row("transformer", config, c, lat, err, wall, inproc)
+                        )
                     _print(rows[-2 if tr else -1 :], inproc)
             finally:
                 if tr is not None:
@@ -198,15 +212,19 @@ def _nested(env: dict[str, str]) -> dict:
 def main() -> None:
     """Command line entry."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--requests", type=int, default=2000, help="Requests per concurrency level.")
-    p.add_argument("--concurrency", default="1,8,32", help="Comma-separated concurrency levels.")
+    p.add_argument(
+        "--requests", type=int, default=2000, help="Requests per concurrency level."
+    )
+    p.add_argument(
+        "--concurrency", default="1,8,32", help="Comma-separated concurrency levels."
+    )
     p.add_argument("--sweep", action="store_true",
                    help="Compare MLServer parallel workers 0/1/2 and adaptive batching on/off.")  # fmt: skip
     p.add_argument("--no-transformer", action="store_true", help="Bench MLServer only.")
     a = p.parse_args()
     s = Settings().serving
     if a.sweep:
-        configs = [(0, 0, 0.0), (1, 0, 0.0), (2, 0, 0.0), (1, 32, 0.002), (2, 32, 0.002)]
+        configs = [(0, 0, 0.0), (1, 0, 0.0), (2, 0, 0.0), (1, 32, 0.002)]
     else:
         configs = [(s.parallel_workers, s.max_batch_size, s.max_batch_time_s)]
     concurrencies = [int(c) for c in a.concurrency.split(",")]

@@ -132,12 +132,9 @@ class FeatureTable:
             DataValidationError: ``asof`` has no candle, or a feature is not finite.
         """
         require_history(self.daily, asof)
-        try:
-            i = int(self.daily.index.get_loc(asof))
-        except KeyError as exc:
-            raise DataValidationError(
-                "asof", str(asof.date()), "expected a day with a daily candle"
-            ) from exc
+        i = int(self.daily.index.searchsorted(asof))
+        if i >= len(self.daily) or self.daily.index[i] != asof:
+            raise DataValidationError("asof", str(asof.date()), "expected a day with a daily candle")
         return _check_finite(self.x[i, [h - 1 for h in horizons]], asof)
 
 

@@ -60,13 +60,16 @@ def reload_champion(settings: Settings, timeout_s: float = 60.0) -> tuple[str, b
         raise PredictorUnavailableError(base, f"{type(exc).__name__}: {exc}") from exc
     if resp.status_code != 200:
         raise PredictorUnavailableError(
-            base, f"load of {name} v{version} answered HTTP {resp.status_code}: {resp.text[:200]}"
+            base,
+            f"load of {name} v{version} answered HTTP {resp.status_code}: {resp.text[:200]}",
         )
     log.info("MLServer now serves %s v%s", name, version)
     return version, True
 
 
-def watch(settings: Settings, interval_s: float = 10.0, stop: threading.Event | None = None) -> None:
+def watch(
+    settings: Settings, interval_s: float = 10.0, stop: threading.Event | None = None
+) -> None:
     """Poll the alias every ``interval_s`` seconds and reload on change (until ``stop``)."""
     stop = stop or threading.Event()
     while not stop.is_set():

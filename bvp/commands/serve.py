@@ -36,7 +36,7 @@ def serve(ctx: click.Context) -> None:
 
 @serve.command("reload")
 @click.option(
-    "--watch", "interval", type=float, default=None,
+    "--watch", "interval", type=float, default=None, metavar="INTERVAL",
     help="Keep polling the champion alias every INTERVAL seconds instead of checking once.",
 )  # fmt: skip
 def reload(interval: float | None) -> None:

@@ -57,9 +57,16 @@ def _register(settings: Settings, model_dir: Path, tag: str) -> tuple[str, str]:
     from pipelines.tracking import log_training_run, register_version
 
     run_id, uri = log_training_run(
-        settings.tracking_uri, "serving-tests", settings.artifact_root, model_dir, {"tag": tag}, {}
+        settings.tracking_uri,
+        "serving-tests",
+        settings.artifact_root,
+        model_dir,
+        {"tag": tag},
+        {},
     )
-    version, _ = register_version(settings.tracking_uri, MODEL, uri, run_id, f"fp-{tag}", "")
+    version, _ = register_version(
+        settings.tracking_uri, MODEL, uri, run_id, f"fp-{tag}", ""
+    )
     return version, run_id
 
 
@@ -68,13 +75,17 @@ def set_champion(settings: Settings, version: str) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, settings.mlflow.champion_alias, version)
+    mlflow.MlflowClient().set_registered_model_alias(
+        MODEL, settings.mlflow.champion_alias, version
+    )
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not kserve_python().exists():
-        pytest.skip(f"kserve environment missing at {kserve_python()} (run `make setup`)")
+        pytest.skip(
+            f"kserve environment missing at {kserve_python()} (run `make setup`)"
+        )
     from serving.champion import fetch_champion
     from serving.model_repo import prepare_repository
 

@@ -76,8 +76,18 @@ BAD_REQUESTS = [
     ("gap", {"candles": _gap()}, 422, "candles.open_time"),
     ("null", {"candles": _with(_candles(), 5, Close=None)}, 422, "candles[5].Close"),
     ("nan_literal", None, 400, "body"),
-    ("non_numeric", {"candles": _with(_candles(), 7, High="abc")}, 422, "candles[7].High"),
-    ("missing_column", {"candles": _with(_candles(), 0, Volume=...)}, 422, "candles[0].Volume"),
+    (
+        "non_numeric",
+        {"candles": _with(_candles(), 7, High="abc")},
+        422,
+        "candles[7].High",
+    ),
+    (
+        "missing_column",
+        {"candles": _with(_candles(), 0, Volume=...)},
+        422,
+        "candles[0].Volume",
+    ),
     ("extra_column", {"candles": _with(_candles(), 0, Foo=1)}, 422, "candles[0].Foo"),
     ("short_kline", {"candles": [[1514764800000, "1", "2", "0.5"]]}, 422, "candles[0]"),
     ("ohlc", {"candles": _with(_candles(), 3, High="1.0")}, 422, "candles.high"),
@@ -87,9 +97,24 @@ BAD_REQUESTS = [
     ("horizon_str", {"asof": ASOF, "horizons": ["7"]}, 422, "horizons[0]"),
     ("thresholds_order", {"asof": ASOF, "thresholds": [0.65, 0.4]}, 422, "thresholds"),
     ("thresholds_len", {"asof": ASOF, "thresholds": [0.4]}, 422, "thresholds"),
-    ("thresholds_unserved", {"asof": ASOF, "thresholds": [0.3, 0.6]}, 422, "thresholds"),
-    ("batch_too_large", {"instances": [{"asof": ASOF}] * (MAX_BATCH + 1)}, 422, "instances"),
-    ("batch_item", {"instances": [{"asof": ASOF}, {"asof": "x"}]}, 422, "instances[1].asof"),
+    (
+        "thresholds_unserved",
+        {"asof": ASOF, "thresholds": [0.3, 0.6]},
+        422,
+        "thresholds",
+    ),
+    (
+        "batch_too_large",
+        {"instances": [{"asof": ASOF}] * (MAX_BATCH + 1)},
+        422,
+        "instances",
+    ),
+    (
+        "batch_item",
+        {"instances": [{"asof": ASOF}, {"asof": "x"}]},
+        422,
+        "instances[1].asof",
+    ),
     ("asof_format", {"asof": "yesterday"}, 422, "asof"),
     ("asof_range", {"asof": "2031-01-01"}, 422, "asof"),
     ("unknown_field", {"asof": ASOF, "horizon": 3}, 422, "horizon"),
@@ -100,7 +125,9 @@ BAD_REQUESTS = [
 
 
 def _infer_count(stack: Stack) -> float:
-    text = httpx.get(f"http://127.0.0.1:{stack.settings.serving.metrics_port}/metrics").text
+    text = httpx.get(
+        f"http://127.0.0.1:{stack.settings.serving.metrics_port}/metrics"
+    ).text
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
         if line.startswith("model_infer_request_success") or line.startswith("model_infer_request_failure")
@@ -131,14 +158,25 @@ def test_asof_request_returns_30_horizons_matching_in_process_model(stack):
     resp = _post(stack, {"asof": ASOF})
     assert resp.status_code == 200, resp.text
     out = resp.json()
-    assert (out["model_name"], out["model_version"], out["asof"]) == ("btc-volatility", "1", ASOF)
+    assert (out["model_name"], out["model_version"], out["asof"]) == (
+        "btc-volatility",
+        "1",
+        ASOF,
+    )
     rows = out["forecasts"]
     assert [r["horizon"] for r in rows] == list(range(1, 31))
-    assert rows[0]["target_date"] == "2024-03-02" and rows[-1]["target_date"] == "2024-03-31"
+    assert (
+        rows[0]["target_date"] == "2024-03-02"
+        and rows[-1]["target_date"] == "2024-03-31"
+    )
     p = np.array([[r["p_low"], r["p_normal"], r["p_high"]] for r in rows])
     assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
-    assert [r["regime"] for r in rows] == [("low", "normal", "high")[i] for i in p.argmax(1)]
-    table = build_feature_table(read_candles(bundled_path("1d")), read_candles(bundled_path("4h")))
+    assert [r["regime"] for r in rows] == [
+        ("low", "normal", "high")[i] for i in p.argmax(1)
+    ]
+    table = build_feature_table(
+        read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
+    )
     x = table.matrix(pd.Timestamp(ASOF), list(range(1, 31))).astype("float32")
     expected = load_regime_model(stack.boosters["1"]).predict_proba(x)
     assert_allclose(p, expected, atol=1e-5)
@@ -174,9 +212,16 @@ def test_batch_returns_one_prediction_per_instance(stack):
 
 def test_health_endpoints(stack):
     assert httpx.get(f"{stack.transformer.url}/v2/health/live").status_code == 200
-    assert httpx.get(f"{stack.transformer.url}/v2/models/btc-volatility/ready").status_code == 200
-    assert httpx.get(f"{stack.settings.predictor_url}/v2/health/ready").status_code == 200
-    metrics = httpx.get(f"http://127.0.0.1:{stack.settings.serving.metrics_port}/metrics")
+    assert (
+        httpx.get(f"{stack.transformer.url}/v2/models/btc-volatility/ready").status_code
+        == 200
+    )
+    assert (
+        httpx.get(f"{stack.settings.predictor_url}/v2/health/ready").status_code == 200
+    )
+    metrics = httpx.get(
+        f"http://127.0.0.1:{stack.settings.serving.metrics_port}/metrics"
+    )
     assert "model_infer_request" in metrics.text
 
 
@@ -200,7 +245,9 @@ def test_alias_move_is_served_without_a_failed_request(stack):
     def load() -> None:
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
-                r = client.post(stack.predict_url, json={"asof": ASOF, "horizons": [1, 30]})
+                r = client.post(
+                    stack.predict_url, json={"asof": ASOF, "horizons": [1, 30]}
+                )
                 if r.status_code != 200:
                     failures.append(f"{r.status_code} {r.text[:200]}")
                 else:
@@ -221,6 +268,9 @@ def test_alias_move_is_served_without_a_failed_request(stack):
             t.join()
     assert failures == []
     assert versions[0] == "1" and versions[-1] == "2"
-    assert json.loads((stack.home / "serving/repo/btc-volatility/model-settings.json").read_text())[
-        "parameters"
-    ]["version"] == "2"
+    assert (
+        json.loads(
+            (stack.home / "serving/repo/btc-volatility/model-settings.json").read_text()
+        )["parameters"]["version"]
+        == "2"
+    )
