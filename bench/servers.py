@@ -116,21 +116,21 @@ def start(cmd: list[str], env: dict[str, str], log: Path, url: str, ready_path: 
                                 cwd=ROOT, start_new_session=True)  # fmt: skip
     server = LocalServer(proc, url, log)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{cmd[0]} exited with {proc.returncode}:\n{server.tail()}"
-            )
-        try:
-            if httpx.get(url + ready_path, timeout=1.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n{server.tail()}")
+            try:
+                if httpx.get(url + ready_path, timeout=1.0).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    except BaseException:  # interrupted or exited: leave no orphan behind
+        server.kill()
+        raise
     server.stop()
-    raise RuntimeError(
-        f"{url}{ready_path} not ready after {timeout_s} s:\n{server.tail()}"
-    )
+    raise RuntimeError(f"{url}{ready_path} not ready after {timeout_s} s:\n{server.tail()}")
 
 
 def mlserver_cmd(repo: Path) -> list[str]:
