@@ -6,6 +6,10 @@ Features for an as-of day are computed from candles up to and including that day
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -24,7 +28,16 @@ from ml.features import (
 )
 from ml.labels import REGIMES
 
-__all__ = ["HISTORY_DAYS", "check_horizons", "forecast_frame", "inference_matrix", "resolve_asof"]
+__all__ = [
+    "HISTORY_DAYS",
+    "FeatureTable",
+    "build_feature_table",
+    "check_horizons",
+    "forecast_frame",
+    "forecast_records",
+    "inference_matrix",
+    "resolve_asof",
+]
 
 HISTORY_DAYS = MIN_HISTORY + 10
 """Daily candles read before the as-of day (more than the longest window)."""
@@ -80,7 +93,10 @@ def inference_matrix(
         rv4 = daily_rv_from_intraday(h) if len(h) else None
     feats = build_daily_features(daily, rv4)
     rows = build_horizon_rows(daily, feats, horizons, origins=pd.DatetimeIndex([asof]))
-    x = rows.to_numpy(dtype="float64")
+    return _check_finite(rows.to_numpy(dtype="float64"), asof)
+
+
+def _check_finite(x: FloatArray, asof: pd.Timestamp) -> FloatArray:
     bad = ~np.isfinite(x)
     if bad.any():
         name = FEATURE_NAMES[int(np.nonzero(bad.any(axis=0))[0][0])]
@@ -91,11 +107,71 @@ def inference_matrix(
     return x
 
 
+@dataclass(frozen=True)
+class FeatureTable:
+    """Model inputs of every origin day of one candle set, computed once.
+
+    Serving answers as-of requests from a fixed candle file; computing all origins at
+    start (about 0.4 s for 2018-2025) turns each request into an array lookup. Rows
+    equal :func:`inference_matrix` on the same candles (every feature is causal).
+
+    Attributes:
+        daily: Daily candles indexed by day.
+        x: Inputs, shape (days, max_horizon, len(FEATURE_NAMES)); row [i, h-1] is
+            origin ``daily.index[i]`` at horizon h.
+    """
+
+    daily: pd.DataFrame
+    x: FloatArray
+
+    def matrix(self, asof: pd.Timestamp, horizons: list[int]) -> FloatArray:
+        """Inputs (len(horizons), k) for origin ``asof``, like :func:`inference_matrix`.
+
+        Raises:
+            InsufficientHistoryError: Fewer than MIN_HISTORY daily candles up to ``asof``.
+            DataValidationError: ``asof`` has no candle, or a feature is not finite.
+        """
+        require_history(self.daily, asof)
+        i = int(self.daily.index.searchsorted(asof))
+        if i >= len(self.daily) or self.daily.index[i] != asof:
+            raise DataValidationError("asof", str(asof.date()), "expected a day with a daily candle")
+        return _check_finite(self.x[i, [h - 1 for h in horizons]], asof)
+
+
+def build_feature_table(
+    daily_candles: pd.DataFrame, candles_4h: pd.DataFrame | None, max_horizon: int = 30
+) -> FeatureTable:
+    """Compute :class:`FeatureTable` for validated canonical candle frames."""
+    daily = to_daily_index(daily_candles)
+    rv4 = daily_rv_from_intraday(candles_4h) if candles_4h is not None and len(candles_4h) else None
+    feats = build_daily_features(daily, rv4)
+    rows = build_horizon_rows(daily, feats, range(1, max_horizon + 1))
+    x = rows.to_numpy(dtype="float64").reshape(len(daily), max_horizon, len(FEATURE_NAMES))
+    return FeatureTable(daily, np.ascontiguousarray(x))
+
+
+def forecast_records(
+    asof: pd.Timestamp, horizons: list[int], proba: FloatArray
+) -> list[dict[str, Any]]:
+    """One dict per horizon: horizon, target date, three probabilities, most likely regime.
+
+    Plain Python (no DataFrame): the transformer answers with these, ~0.1 ms for 30
+    horizons where building a frame costs ~10 ms.
+    """
+    p = np.asarray(proba, dtype="float64")
+    day = asof.date()
+    return [
+        {
+            "horizon": int(h),
+            "target_date": day + timedelta(days=int(h)),
+            **dict(zip(PROB_COLUMNS, map(float, row), strict=True)),
+            "regime": REGIMES[int(k)],
+        }
+        for h, row, k in zip(horizons, p, p.argmax(axis=1), strict=True)
+    ]
+
+
 def forecast_frame(asof: pd.Timestamp, horizons: list[int], proba: FloatArray) -> pd.DataFrame:
     """One row per horizon: target date, three probabilities, most likely regime."""
-    p = np.asarray(proba, dtype="float64")
-    frame = pd.DataFrame(p, columns=list(PROB_COLUMNS))
-    frame.insert(0, "target_date", [(asof + pd.Timedelta(days=h)).date() for h in horizons])
-    frame.insert(0, "horizon", horizons)
-    frame["regime"] = [REGIMES[i] for i in p.argmax(axis=1)]
-    return frame
+    columns = ["horizon", "target_date", *PROB_COLUMNS, "regime"]
+    return pd.DataFrame(forecast_records(asof, horizons, proba), columns=columns)

@@ -140,8 +140,14 @@ class ServingSettings(BaseModel):
     """MLServer gRPC port."""
     metrics_port: int = 8082
     """MLServer Prometheus metrics port."""
-    parallel_workers: int = 1
-    """MLServer inference worker processes."""
+    parallel_workers: int = Field(default=1, ge=0)
+    """MLServer inference worker processes (0 runs inference in the server process).
+    Chosen with ``bench/serving.py`` on a 2-core machine; see the serving README."""
+    max_batch_size: int = Field(default=0, ge=0)
+    """MLServer adaptive batching: most requests merged into one call (0 or 1: off)."""
+    max_batch_time_s: float = Field(default=0.0, ge=0)
+    """MLServer adaptive batching: longest wait for a batch to fill, seconds. A lone
+    request waits about this long, so it stays off unless the bench says otherwise."""
     url: str | None = None
     """Base URL of the V2 predictor for clients; None means http://host:http_port."""
     timeout_s: float = 5.0
@@ -155,10 +161,17 @@ class TransformerSettings(BaseModel):
     """Transformer REST port."""
     grpc_port: int = 8091
     """Transformer gRPC port."""
-    max_batch: int = 64
-    """Largest number of instances in one request."""
-    max_body_bytes: int = 2_000_000
-    """Largest request body accepted."""
+    max_batch: int = Field(default=64, ge=1)
+    """Largest number of instances in one request (``{"instances": [...]}``)."""
+    max_body_bytes: int = Field(default=2_000_000, ge=1)
+    """Largest request body accepted, bytes; larger bodies get 413 before parsing."""
+    predictor_timeout_s: float = Field(default=2.0, gt=0)
+    """Timeout of one call to the V2 predictor (MLServer), seconds."""
+    predictor_retries: int = Field(default=2, ge=0)
+    """Extra attempts when the predictor is briefly unavailable (connection refused,
+    model reloading); each waits ``predictor_backoff_s`` times the attempt number."""
+    predictor_backoff_s: float = Field(default=0.05, ge=0)
+    """Base wait between predictor attempts, seconds."""
     url: str | None = None
     """Base URL of the transformer for clients; None means http://host:http_port."""
 
@@ -171,7 +184,8 @@ class UiSettings(BaseModel):
     root_path: str = ""
     """Sub-path when served behind an ingress (e.g. /btc)."""
     server_url: str | None = None
-    """Prediction server base URL; None means the local MLServer."""
+    """Prediction server (KServe transformer) base URL; None means the local one
+    (``transformer_url``)."""
 
 
 class AwsSettings(BaseModel):

@@ -41,13 +41,27 @@ def server_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
-def model_settings(name: str, version: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """MLServer ``model-settings.json`` for the booster file next to it."""
-    return {
+def model_settings(
+    name: str,
+    version: str,
+    extra: dict[str, Any] | None = None,
+    max_batch_size: int = 0,
+    max_batch_time_s: float = 0.0,
+) -> dict[str, Any]:
+    """MLServer ``model-settings.json`` for the booster file next to it.
+
+    Adaptive batching is written only when ``max_batch_size`` > 1 (MLServer's own
+    default is off); see ``bench/serving.py`` for why it stays off by default.
+    """
+    out: dict[str, Any] = {
         "name": name,
         "implementation": XGBOOST_RUNTIME,
         "parameters": {"uri": f"./{BOOSTER_FILE}", "version": version, "extra": extra or {}},
     }
+    if max_batch_size > 1:
+        out["max_batch_size"] = max_batch_size
+        out["max_batch_time"] = max_batch_time_s
+    return out
 
 
 def prepare_repository(settings: Settings, booster: Path, version: str, meta: dict[str, Any]) -> Path:
@@ -59,7 +73,13 @@ def prepare_repository(settings: Settings, booster: Path, version: str, meta: di
     (tmp / name).mkdir()
     shutil.copy2(booster, tmp / name / BOOSTER_FILE)
     (tmp / name / "model-settings.json").write_text(
-        json.dumps(model_settings(name, version, meta), indent=2)
+        json.dumps(
+            model_settings(
+                name, version, meta,
+                settings.serving.max_batch_size, settings.serving.max_batch_time_s,
+            ),
+            indent=2,
+        )  # fmt: skip
     )
     (tmp / "settings.json").write_text(json.dumps(server_settings(settings), indent=2))
     old = root.parent / ".repo-old"

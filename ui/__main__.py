@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from ml.settings import Settings  # noqa: E402
-from ui.client import V2ForecastClient, load_candles  # noqa: E402
+from ui.client import TransformerForecastClient, load_candles  # noqa: E402
 from ui.app import build_app  # noqa: E402
 
 
@@ -16,7 +16,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings)
     candles = load_candles(settings)
-    app = build_app(settings, V2ForecastClient(settings, candles), candles)
+    app = build_app(settings, TransformerForecastClient(settings), candles)
     app.queue(default_concurrency_limit=4).launch(
         server_name=settings.ui.host,
         server_port=settings.ui.port,

@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pandas as pd
 
 from ml.data import bundled_path, read_candles
+from ml.errors import BVPError
 from ml.inference import check_horizons, forecast_frame, inference_matrix, resolve_asof
 from ml.settings import Settings
-from serving.v2 import infer_proba
+from serving.v2 import PredictorUnavailableError, infer_proba
 
-__all__ = ["CandleSource", "Forecast", "V2ForecastClient", "load_candles"]
+__all__ = [
+    "CandleSource",
+    "Forecast",
+    "ForecastRequestError",
+    "TransformerForecastClient",
+    "V2ForecastClient",
+    "load_candles",
+]
 
 
 @dataclass(frozen=True)
@@ -59,3 +68,51 @@ class V2ForecastClient:
         proba, body = infer_proba(self.url, self.model, x, self.timeout)
         version = str(body.get("model_version") or "?")
         return Forecast(day, forecast_frame(day, hs, proba), version, self.url)
+
+
+class ForecastRequestError(BVPError):
+    """The transformer refused a request; the message is its error sentence."""
+
+    status_code = 422
+
+
+class TransformerForecastClient:
+    """Ask the KServe transformer: it validates, computes features and calls MLServer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = (settings.ui.server_url or settings.transformer_url).rstrip("/")
+        self.model = settings.mlflow.model_name
+        self.timeout = settings.serving.timeout_s
+
+    def forecast(self, asof: str | None, horizons: list[int]) -> Forecast:
+        """Forecast every horizon for ``asof`` (default: latest day of the served data).
+
+        Raises:
+            ForecastRequestError: The transformer refused the request (4xx).
+            PredictorUnavailableError: No answer, or a 5xx.
+        """
+        body: dict[str, object] = {"horizons": list(horizons)}
+        if asof:
+            body["asof"] = asof
+        endpoint = f"{self.url}/v1/models/{self.model}:predict"
+        try:
+            resp = httpx.post(endpoint, json=body, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise PredictorUnavailableError(self.url, f"{type(exc).__name__}: {exc}") from exc
+        if 400 <= resp.status_code < 500:
+            raise ForecastRequestError(str(_json(resp).get("error") or resp.text[:200]))
+        if resp.status_code != 200:
+            raise PredictorUnavailableError(self.url, str(_json(resp).get("error") or resp.text[:200]))
+        out = resp.json()
+        table = pd.DataFrame(out["forecasts"])
+        table["target_date"] = pd.to_datetime(table["target_date"]).dt.date
+        day = pd.Timestamp(out["asof"])
+        return Forecast(day, table, str(out.get("model_version") or "?"), self.url)
+
+
+def _json(resp: httpx.Response) -> dict[str, object]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -20,22 +20,25 @@ def _settings() -> Settings:
 @click.option("--retrain", is_flag=True, help="Run the training pipeline even if the champion matches the inputs.")
 def up(retrain: bool) -> None:
     """Train (if inputs changed), register, serve the champion and start the UI."""
-    from bvp.stack import ensure_champion, start_mlserver, start_ui
+    from bvp.stack import ensure_champion, start_mlserver, start_transformer, start_ui
 
     s = _settings()
     try:
-        click.echo(f"[1/3] champion: checking {s.mlflow.model_name}@{s.mlflow.champion_alias} against the bundled data ...")
+        click.echo(f"[1/4] champion: checking {s.mlflow.model_name}@{s.mlflow.champion_alias} against the bundled data ...")
         version, trained = ensure_champion(s, force=retrain)
         click.echo(f"      {'trained and registered' if trained else 'up to date:'} version {version}")
-        click.echo("[2/3] starting MLServer ...")
+        click.echo("[2/4] starting MLServer ...")
         url, served = start_mlserver(s)
-        click.echo("[3/3] starting the UI ...")
+        click.echo("[3/4] starting the transformer ...")
+        t_url = start_transformer(s)
+        click.echo("[4/4] starting the UI ...")
         ui_url = start_ui(s)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
     name = s.mlflow.model_name
     click.echo(
-        f"\nReady.\n  UI:        {ui_url}\n  MLServer:  {url}/v2/models/{name} (version {served})\n"
+        f"\nReady.\n  UI:        {ui_url}\n  Forecasts: POST {t_url}/v1/models/{name}:predict"
+        f" {{\"asof\": \"YYYY-MM-DD\"}}\n  MLServer:  {url}/v2/models/{name} (version {served})\n"
         f"  MLflow:    {s.tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {s.tracking_uri})\n"
         f"  Logs:      {s.home / 'logs'}\n  Stop with: make down"
     )

@@ -1,0 +1,470 @@
+"""KServe transformer: a simple forecast request in, V2 call to MLServer, regimes out.
+
+Run ``python -m serving.transformer`` (KServe appends ``--predictor_host``). Endpoint::
+
+    POST /v1/models/<name>:predict   {"asof": "2025-05-27", "horizons": [1, 7, 30]}
+
+The request is validated and turned into model inputs with the same ``ml`` code as
+training (as-of days are looked up in a table computed once from the served candles;
+caller candles are validated and featurised per request), then sent to the predictor
+as one V2 ``predict_proba`` call. Every refusal is a 4xx JSON body naming the field and
+the value; a predictor that is down or slow gives 503, never a traceback.
+
+This module runs in the kserve environment: it imports only ``ml``, ``serving.v2`` and
+``serving.transformer_schema`` (no mlflow, kfp or mlserver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import kserve
+import numpy as np
+import pandas as pd
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from kserve import model_server
+from kserve.errors import InvalidInput
+from kserve.protocol.rest.server import RESTServer
+
+from ml.data import bundled_path, read_candles
+from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
+from ml.inference import (
+    FeatureTable,
+    build_feature_table,
+    check_horizons,
+    forecast_records,
+    inference_matrix,
+    resolve_asof,
+)
+from ml.settings import Settings
+from ml.validation import validate_candles
+from serving.transformer_schema import (
+    ForecastRequest,
+    RequestError,
+    candles_frame,
+    error_body,
+    from_domain,
+    parse_request,
+)
+from serving.v2 import PredictorUnavailableError, build_infer_request, parse_proba
+
+__all__ = ["ForecastTransformer", "build_parser", "main"]
+
+log = logging.getLogger(__name__)
+
+INSTANCES = "instances"
+"""Key of a batch request: ``{"instances": [request, ...]}``."""
+_RETRY_STATUS = {400, 404, 503}
+"""Predictor answers retried: MLServer says "model not ready/found" while reloading."""
+
+
+@dataclass
+class _Item:
+    asof: pd.Timestamp
+    horizons: list[int]
+    thresholds: tuple[float, float]
+
+
+@dataclass
+class _Prepared:
+    items: list[_Item]
+    x: np.ndarray
+    batch: bool
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+class ForecastTransformer(kserve.Model):
+    """Features in front of the V2 predictor; see the module docstring."""
+
+    def __init__(self, name: str, settings: Settings, predictor_url: str) -> None:
+        super().__init__(name)
+        self.settings = settings
+        self.predictor_url = predictor_url.rstrip("/")
+        self.table: FeatureTable | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def load(self) -> bool:
+        """Read and validate the served candles, then compute every as-of row once."""
+        d = self.settings.data
+        daily = read_candles(d.daily_path or bundled_path("1d"))
+        validate_candles(daily, "1d", d.gap_policy_1d)
+        h4_path = d.h4_path or (bundled_path("4h") if d.daily_path is None else None)
+        h4 = read_candles(h4_path) if d.use_4h and h4_path is not None else None
+        if h4 is not None:
+            validate_candles(h4, "4h", d.gap_policy_4h)
+        self.candles = daily
+        self.table = build_feature_table(daily, h4, self.settings.target.max_horizon)
+        log.info("served candles %s..%s (%d days)", daily.iloc[0, 0].date(),
+                 daily.iloc[-1, 0].date(), len(daily))  # fmt: skip
+        self.ready = True
+        return True
+
+    def validate(self, payload: Any) -> Any:
+        """Requests are validated in :meth:`preprocess`; nothing left to check."""
+        return payload
+
+    async def preprocess(
+        self, payload: Any, headers: dict[str, str] | None = None
+    ) -> _Prepared:
+        """Validate the request and compute the model inputs of every item."""
+        raw = _decode(payload)
+        batch = isinstance(raw, dict) and INSTANCES in raw
+        if batch:
+            instances = raw[INSTANCES]
+            if (
+                set(raw) != {INSTANCES}
+                or not isinstance(instances, list)
+                or not instances
+            ):
+                raise RequestError(
+                    INSTANCES, _short(instances),
+                    "instances: expected a non-empty list of requests and no other key",
+                )  # fmt: skip
+            limit = self.settings.transformer.max_batch
+            if len(instances) > limit:
+                raise RequestError(
+                    INSTANCES, len(instances),
+                    f"instances: got {len(instances)} requests, expected at most {limit} "
+                    "(BVP_TRANSFORMER__MAX_BATCH)",
+                )  # fmt: skip
+            reqs = [
+                parse_request(r, f"instances[{i}]") for i, r in enumerate(instances)
+            ]
+        else:
+            reqs = [parse_request(raw)]
+        items, mats = [], []
+        for i, req in enumerate(reqs):
+            where = f"instances[{i}]" if batch else ""
+            item, x = await self._prepare(req, where)
+            items.append(item)
+            mats.append(x)
+        rid = (headers or {}).get("x-request-id") or uuid.uuid4().hex
+        return _Prepared(items, np.concatenate(mats), batch, rid)
+
+    async def _prepare(
+        self, req: ForecastRequest, where: str
+    ) -> tuple[_Item, np.ndarray]:
+        pre = f"{where}." if where else ""
+        try:
+            hs = check_horizons(
+                req.horizons if req.horizons is not None else range(1, 31),
+                self.settings.target.max_horizon,
+            )
+        except DataValidationError as exc:
+            raise from_domain(exc, where) from None
+        thresholds = self._thresholds(req.thresholds, pre)
+        try:
+            if req.candles is None:
+                assert self.table is not None
+                day = resolve_asof(self.candles, req.asof)
+                x = self.table.matrix(day, hs)
+            else:
+                day, x = await asyncio.to_thread(self._from_candles, req, hs, pre)
+        except InsufficientHistoryError as exc:
+            err = from_domain(exc)
+            err.field = f"{pre}{'asof' if req.candles is None else 'candles'}"
+            raise err from None
+        except DataValidationError as exc:
+            raise from_domain(exc, where) from None
+        return _Item(day, hs, thresholds), x
+
+    def _from_candles(
+        self, req: ForecastRequest, hs: list[int], pre: str
+    ) -> tuple[pd.Timestamp, np.ndarray]:
+        assert req.candles is not None
+        frames = {
+            "candles": candles_frame(req.candles, f"{pre}candles"),
+            "candles_4h": None,
+        }
+        if req.candles_4h:
+            frames["candles_4h"] = candles_frame(req.candles_4h, f"{pre}candles_4h")
+        for key, interval, policy in (
+            ("candles", "1d", "raise"),
+            ("candles_4h", "4h", "report"),
+        ):
+            if frames[key] is not None:
+                try:
+                    validate_candles(frames[key], interval, policy)
+                except DataValidationError as exc:
+                    raise from_domain(exc, f"{pre}{key}") from None
+        daily = frames["candles"]
+        day = resolve_asof(daily, req.asof)
+        return day, inference_matrix(daily, frames["candles_4h"], day, hs)
+
+    def _thresholds(self, given: list[float] | None, pre: str) -> tuple[float, float]:
+        served = tuple(self.settings.target.thresholds)
+        if given is None:
+            return served  # type: ignore[return-value]
+        if not 0 < given[0] < given[1]:
+            raise RequestError(
+                f"{pre}thresholds", given,
+                f"{pre}thresholds: got {given}, expected two increasing numbers 0 < low < high",
+            )  # fmt: skip
+        if not np.allclose(given, served):
+            # Hook: a threshold-flexible model will map its output to these thresholds.
+            raise RequestError(
+                f"{pre}thresholds", given,
+                f"{pre}thresholds: got {given}, but the served model predicts regimes for "
+                f"{list(served)} only (threshold-flexible probabilities are not served "
+                "yet); omit thresholds or send the served ones",
+            )  # fmt: skip
+        return (float(given[0]), float(given[1]))
+
+    async def predict(self, payload: _Prepared, headers: dict[str, str] | None = None,
+                      response_headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+        """One V2 ``predict_proba`` call for all items; 503 when the predictor fails."""
+        body = await self._infer(build_infer_request(payload.x, payload.request_id))
+        return payload, parse_proba(body), body
+
+    async def _infer(self, request: dict[str, Any]) -> dict[str, Any]:
+        t = self.settings.transformer
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=t.predictor_timeout_s)
+        url = f"{self.predictor_url}/v2/models/{self.name}/infer"
+        reason = ""
+        for attempt in range(t.predictor_retries + 1):
+            if attempt:
+                await asyncio.sleep(t.predictor_backoff_s * attempt)
+            try:
+                resp = await self._client.post(url, json=request)
+            except httpx.TimeoutException:
+                raise PredictorUnavailableError(
+                    self.predictor_url, f"no answer within {t.predictor_timeout_s} s "
+                    "(BVP_TRANSFORMER__PREDICTOR_TIMEOUT_S)",
+                ) from None  # fmt: skip
+            except httpx.HTTPError as exc:
+                reason = f"{type(exc).__name__} (is MLServer running?)"
+                continue
+            if resp.status_code == 200:
+                return resp.json()  # type: ignore[no-any-return]
+            reason = f"HTTP {resp.status_code}: {resp.text[:200]}"
+            if resp.status_code not in _RETRY_STATUS:
+                break
+        raise PredictorUnavailableError(self.predictor_url, reason)
+
+    async def postprocess(self, result: Any, headers: dict[str, str] | None = None,
+                          response_headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Per item: one row per horizon with regime and probabilities, plus the model."""
+        prepared, proba, body = result
+        out, start = [], 0
+        for item in prepared.items:
+            p = proba[start : start + len(item.horizons)]
+            start += len(item.horizons)
+            records = forecast_records(item.asof, item.horizons, p)
+            for r in records:
+                r["target_date"] = r["target_date"].isoformat()
+            out.append({
+                "asof": str(item.asof.date()),
+                "thresholds": list(item.thresholds),
+                "forecasts": records,
+            })  # fmt: skip
+        head = {"model_name": body.get("model_name", self.name),
+                "model_version": str(body.get("model_version") or ""), "id": prepared.request_id}  # fmt: skip
+        return {**head, "predictions": out} if prepared.batch else {**head, **out[0]}
+
+
+def _decode(payload: Any) -> Any:
+    if isinstance(payload, bytes | str):
+        try:
+            return json.loads(payload, parse_constant=_no_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(
+                "body", _short(payload), f"body: expected JSON ({exc})", 400
+            ) from None
+    if isinstance(payload, dict | list):
+        return payload  # a list is refused by parse_request, naming the body
+    raise RequestError(
+        "body", type(payload).__name__,
+        "body: expected a JSON object; V2 tensors are not accepted here, POST JSON to "
+        "/v1/models/<name>:predict",
+        400,
+    )  # fmt: skip
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON; send finite numbers")
+
+
+def _short(v: Any) -> Any:
+    s = v.decode(errors="replace") if isinstance(v, bytes) else v
+    return (
+        s[:80]
+        if isinstance(s, str)
+        else s
+        if isinstance(s, int | None)
+        else type(s).__name__
+    )
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``max_bytes`` with 413 before they are read or parsed."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(scope, receive, send, int(length))
+            return
+        seen = 0
+
+        async def counting() -> dict[str, Any]:
+            nonlocal seen
+            msg: dict[str, Any] = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge(seen)
+            return msg
+
+        try:
+            await self.app(scope, counting, send)
+        except _TooLarge as exc:
+            await self._refuse(scope, receive, send, exc.size)
+
+    async def _refuse(
+        self, scope: dict[str, Any], receive: Any, send: Any, size: int
+    ) -> None:
+        err = RequestError(
+            "body", size,
+            f"body: got {size} bytes, expected at most {self.max_bytes} "
+            "(BVP_TRANSFORMER__MAX_BODY_BYTES)", 413,
+        )  # fmt: skip
+        await JSONResponse(error_body(err), status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def _request_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestError)
+    return JSONResponse(error_body(exc), status_code=exc.status_code)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DataValidationError):
+        return await _request_error(_, from_domain(exc))
+    assert isinstance(exc, BVPError)
+    status = exc.status_code
+    if status >= 500:
+        log.warning("answered %d: %s", status, exc)
+    return JSONResponse(
+        {"error": str(exc), "field": None, "value": None}, status_code=status
+    )
+
+
+async def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"body: {exc}", "field": "body", "value": None}, status_code=400
+    )
+
+
+class _RestServer(RESTServer):
+    """KServe's REST server bound to the configured host, with our error bodies."""
+
+    def __init__(
+        self, *args: Any, host: str, max_body_bytes: int, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.config.host = host
+        self.max_body_bytes = max_body_bytes
+
+    def create_application(self) -> None:
+        super().create_application()
+        app = model_server.app
+        app.add_exception_handler(RequestError, _request_error)
+        app.add_exception_handler(BVPError, _domain_error)
+        app.add_exception_handler(InvalidInput, _invalid_input)
+        app.add_middleware(BodyLimitMiddleware, max_bytes=self.max_body_bytes)
+
+
+class _ModelServer(kserve.ModelServer):
+    """Single-worker ModelServer whose REST server is :class:`_RestServer`."""
+
+    def __init__(self, host: str, max_body_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.host, self.max_body_bytes = host, max_body_bytes
+
+    def start(self, models: list[kserve.Model]) -> None:  # type: ignore[override]
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = _RestServer(
+            model_server.FASTAPI_APP_IMPORT_STRING, self.dataplane,
+            self.model_repository_extension, self.http_port,
+            access_log_format=self.access_log_format, workers=1,
+            grace_period=self.grace_period, event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+            host=self.host, max_body_bytes=self.max_body_bytes,
+        )  # fmt: skip
+        self.servers.append(self._rest_server.start())
+        if self.enable_grpc:
+            self._grpc_server = model_server.GRPCServer(
+                self.grpc_port, self.dataplane, self.model_repository_extension,
+                kwargs=vars(model_server.args), grace_period=self.grace_period,
+            )  # fmt: skip
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    """KServe's model-server flags, with defaults taken from the settings."""
+    p = argparse.ArgumentParser(
+        parents=[model_server.parser], description=__doc__.split("\n")[0]
+    )
+    t, s = settings.transformer, settings.serving
+    p.set_defaults(
+        model_name=settings.mlflow.model_name, http_port=t.http_port, grpc_port=t.grpc_port,
+        predictor_host=f"{s.host}:{s.http_port}", predictor_protocol="v2", protocol="v2",
+        enable_grpc=False,
+    )  # fmt: skip
+    return p
+
+
+def predictor_base_url(host: str, use_ssl: bool = False) -> str:
+    """Base URL of the predictor from KServe's ``--predictor_host`` (host[:port])."""
+    if host.startswith(("http://", "https://")):
+        return host
+    return f"{'https' if use_ssl else 'http'}://{host}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start the transformer (blocking)."""
+    settings = Settings()
+    args, _ = build_parser(settings).parse_known_args(argv)
+    if args.predictor_protocol not in ("v2",):
+        raise SystemExit(
+            f"--predictor_protocol: got {args.predictor_protocol!r}, expected v2"
+        )
+    logging.getLogger().setLevel(settings.log_level)
+    model = ForecastTransformer(
+        args.model_name,
+        settings,
+        predictor_base_url(args.predictor_host, args.predictor_use_ssl),
+    )
+    model.load()
+    _ModelServer(
+        host=settings.transformer.host,
+        max_body_bytes=settings.transformer.max_body_bytes,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        enable_grpc=args.enable_grpc,
+        enable_latency_logging=args.enable_latency_logging,
+    ).start([model])
+
+
+if __name__ == "__main__":
+    main()

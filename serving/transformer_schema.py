@@ -1,0 +1,257 @@
+"""Request models of the transformer and the conversion of their errors to one body.
+
+Requests are strict: unknown fields, nulls, non-finite or non-numeric values and wrong
+candle columns are refused here, before any feature is computed, so nothing reaches the
+predictor that it would answer with a 500 or silently treat as missing.
+
+Error body (every 4xx)::
+
+    {"error": "<sentence>", "field": "candles[3].Close", "value": null}
+
+plus ``at`` (row time) and ``needed``/``got`` (history) when known.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import pandas as pd
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from ml.data import candles_from_klines
+from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
+
+__all__ = [
+    "CANDLE_FIELDS",
+    "OPTIONAL_CANDLE_FIELDS",
+    "CandleRow",
+    "ForecastRequest",
+    "RequestError",
+    "candles_frame",
+    "error_body",
+    "parse_request",
+]
+
+CANDLE_FIELDS = ("Open time", "Open", "High", "Low", "Close", "Volume")
+"""Required keys of a candle object (Kaggle export / Binance kline header)."""
+OPTIONAL_CANDLE_FIELDS = (
+    "Close time", "Quote asset volume", "Number of trades",
+    "Taker buy base asset volume", "Taker buy quote asset volume", "Ignore",
+)  # fmt: skip
+"""Further Binance kline columns: accepted and ignored."""
+_ALL_FIELDS = (*CANDLE_FIELDS, *OPTIONAL_CANDLE_FIELDS)
+
+
+class RequestError(BVPError):
+    """A request broke the transformer's contract (HTTP 4xx with a JSON body).
+
+    Args:
+        field: Offending field path, e.g. ``candles[3].Close``.
+        value: Offending value (JSON-serialisable).
+        message: Full sentence naming what was expected.
+        status_code: HTTP status (400 unreadable, 413 too large, 422 invalid).
+    """
+
+    def __init__(
+        self, field: str, value: Any, message: str, status_code: int = 422
+    ) -> None:
+        self.field = field
+        self.value = value
+        self.status_code = status_code
+        super().__init__(message)
+
+
+def _number(v: Any) -> float:
+    if v is None:
+        raise ValueError("expected a number, got null")
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise ValueError(f"expected a number, got {type(v).__name__}")
+    try:
+        f = float(v)
+    except ValueError:
+        raise ValueError(f"expected a number, got {v!r}") from None
+    if not math.isfinite(f):
+        raise ValueError(f"expected a finite number, got {v!r}")
+    return f
+
+
+def _time(v: Any) -> int | str:
+    if isinstance(v, bool) or not isinstance(v, int | str) or v == "":
+        raise ValueError(
+            f"expected epoch milliseconds or a time like 2024-03-01 00:00:00, got {v!r}"
+        )
+    return v
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Time = Annotated[int | str, BeforeValidator(_time)]
+
+
+class CandleRow(BaseModel):
+    """One candle as an object with the Kaggle/Binance header keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    open_time: Time = Field(
+        alias="Open time", description="Candle open: epoch ms or UTC time."
+    )
+    open: Number = Field(alias="Open", description="Open price.")
+    high: Number = Field(alias="High", description="High price.")
+    low: Number = Field(alias="Low", description="Low price.")
+    close: Number = Field(alias="Close", description="Close price.")
+    volume: Number = Field(alias="Volume", description="Base-asset volume.")
+
+
+class ForecastRequest(BaseModel):
+    """One forecast: an as-of day from the served candles, or the caller's candles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asof: str | None = Field(
+        None,
+        description="As-of day YYYY-MM-DD. Default: the latest candle (of the served "
+        "data, or of `candles`).",
+    )
+    candles: list[Any] | None = Field(
+        None,
+        description="Daily candles, oldest first, at least 91 consecutive days: objects "
+        'with keys "Open time","Open","High","Low","Close","Volume" (further Binance '
+        "kline keys allowed), or Binance kline arrays [open_time_ms, open, high, low, "
+        "close, volume, ...]. Omit to use the served data.",
+    )
+    candles_4h: list[Any] | None = Field(
+        None,
+        description="Optional 4-hour candles in the same layout (only with candles).",
+    )
+    horizons: list[Annotated[int, Field(strict=True)]] | None = Field(
+        None, description="Horizons in days, unique, each in 1..30. Default: 1..30."
+    )
+    thresholds: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[low, high] V30 cut points, 0 < low < high. Default: the model's.",
+    )
+
+
+def _path(loc: tuple[Any, ...], prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        out += (
+            f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        )
+    return out
+
+
+def _from_validation(exc: ValidationError, prefix: str = "") -> RequestError:
+    err = exc.errors(include_url=False)[0]
+    field = _path(tuple(err["loc"]), prefix)
+    value = err.get("input")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        allowed = (
+            _ALL_FIELDS if "candles" in prefix else tuple(ForecastRequest.model_fields)
+        )
+        msg = f"unknown field; expected only {', '.join(allowed)}"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+        value = None
+    return RequestError(field, value, f"{field}: {msg} (got {value!r})")
+
+
+def parse_request(raw: Any, where: str = "") -> ForecastRequest:
+    """Validate one request object.
+
+    Raises:
+        RequestError: The first broken rule, naming the field path and the value.
+    """
+    if not isinstance(raw, dict):
+        field = where or "body"
+        raise RequestError(
+            field, raw if isinstance(raw, str | int | float | None) else type(raw).__name__,
+            f"{field}: expected a JSON object like {{\"asof\": \"2025-05-27\"}}",
+        )  # fmt: skip
+    try:
+        req = ForecastRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_validation(exc, where) from None
+    if req.candles_4h is not None and req.candles is None:
+        raise RequestError(
+            f"{where}.candles_4h" if where else "candles_4h", len(req.candles_4h),
+            "candles_4h: only allowed together with candles (the served data has its own)",
+        )  # fmt: skip
+    return req
+
+
+def _row(raw: Any, field: str, i: int) -> list[Any]:
+    if isinstance(raw, list):
+        if not 6 <= len(raw) <= len(_ALL_FIELDS):
+            raise RequestError(
+                f"{field}[{i}]", raw,
+                f"{field}[{i}]: expected a kline array of 6 to 12 values "
+                f"[{', '.join(_ALL_FIELDS[:6])}, ...], got {len(raw)} values",
+            )  # fmt: skip
+        raw = dict(zip(_ALL_FIELDS, raw, strict=False))
+    elif not isinstance(raw, dict):
+        raise RequestError(
+            f"{field}[{i}]", raw if isinstance(raw, str | int | float | None) else str(raw),
+            f"{field}[{i}]: expected a candle object or kline array",
+        )  # fmt: skip
+    try:
+        row = CandleRow.model_validate(
+            {k: v for k, v in raw.items() if k not in OPTIONAL_CANDLE_FIELDS}
+        )
+    except ValidationError as exc:
+        raise _from_validation(exc, f"{field}[{i}]") from None
+    return [row.open_time, row.open, row.high, row.low, row.close, row.volume]
+
+
+def candles_frame(rows: list[Any], field: str) -> pd.DataFrame:
+    """Canonical candle frame from request rows (structure checked row by row).
+
+    Raises:
+        RequestError: A row with a wrong key set, a null, a non-number or a bad time.
+    """
+    if not rows:
+        raise RequestError(
+            field, [], f"{field}: expected at least one candle, got none"
+        )
+    klines = [_row(r, field, i) for i, r in enumerate(rows)]
+    try:
+        return candles_from_klines(klines)
+    except DataValidationError as exc:
+        raise from_domain(exc, field) from None
+
+
+def from_domain(exc: DataValidationError, prefix: str = "") -> RequestError:
+    """Translate an ``ml`` validation error into a request error (same message)."""
+    field = f"{prefix}.{exc.column}" if prefix else exc.column
+    err = RequestError(field, exc.value, str(exc), status_code=exc.status_code)
+    err.at = exc.at  # type: ignore[attr-defined]
+    if isinstance(exc, InsufficientHistoryError):
+        err.needed, err.got = exc.needed, exc.got  # type: ignore[attr-defined]
+    return err
+
+
+def error_body(exc: RequestError) -> dict[str, Any]:
+    """The JSON body of a 4xx answer."""
+    body: dict[str, Any] = {
+        "error": str(exc),
+        "field": exc.field,
+        "value": _jsonable(exc.value),
+    }
+    for extra in ("at", "needed", "got"):
+        if getattr(exc, extra, None) is not None:
+            body[extra] = _jsonable(getattr(exc, extra))
+    return body
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v[:20]]
+    return str(v)

@@ -1,0 +1,276 @@
+"""The transformer against real MLServer and transformer processes on 127.0.0.1.
+
+One stack per module (see conftest); tests that stop MLServer or move the alias run last
+and leave the stack serving.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from ml.data import bundled_path, read_candles
+from ml.features import MIN_HISTORY
+from ml.inference import build_feature_table
+from ml.models import load_regime_model
+from tests.serving.conftest import MAX_BATCH, MAX_BODY, Stack, set_champion
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ASOF = "2024-03-01"
+
+
+def _kaggle_rows(interval: str, end: str, n: int) -> list[dict[str, Any]]:
+    """The last ``n`` bundled candles up to ``end`` as Kaggle-layout objects."""
+    with gzip.open(bundled_path(interval), "rt") as f:
+        lines = f.read().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    rows = [r for r in rows if r["Open time"][:10] <= end]
+    return rows[-n:]
+
+
+def _short_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = ("Open time", "Open", "High", "Low", "Close", "Volume")
+    return [{k: r[k] for k in keep} for r in rows]
+
+
+def _candles(n: int = 120, end: str = ASOF) -> list[dict[str, Any]]:
+    return _kaggle_rows("1d", end, n)
+
+
+def _with(rows: list[dict[str, Any]], i: int, **change: Any) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in rows]
+    for k, v in change.items():
+        if v is ...:
+            del rows[i][k]
+        else:
+            rows[i][k] = v
+    return rows
+
+
+def _post(stack: Stack, body: Any, raw: bytes | None = None) -> httpx.Response:
+    if raw is not None:
+        return httpx.post(stack.predict_url, content=raw, timeout=10,
+                          headers={"content-type": "application/json"})  # fmt: skip
+    return httpx.post(stack.predict_url, json=body, timeout=10)
+
+
+def _gap() -> list[dict[str, Any]]:
+    rows = _candles()
+    return rows[:60] + rows[61:]
+
+
+BAD_REQUESTS = [
+    ("history_asof", {"asof": "2018-02-01"}, 422, "asof"),
+    ("history_candles", {"candles": _candles(40)}, 422, "candles"),
+    ("gap", {"candles": _gap()}, 422, "candles.open_time"),
+    ("null", {"candles": _with(_candles(), 5, Close=None)}, 422, "candles[5].Close"),
+    ("nan_literal", None, 400, "body"),
+    (
+        "non_numeric",
+        {"candles": _with(_candles(), 7, High="abc")},
+        422,
+        "candles[7].High",
+    ),
+    (
+        "missing_column",
+        {"candles": _with(_candles(), 0, Volume=...)},
+        422,
+        "candles[0].Volume",
+    ),
+    ("extra_column", {"candles": _with(_candles(), 0, Foo=1)}, 422, "candles[0].Foo"),
+    ("short_kline", {"candles": [[1514764800000, "1", "2", "0.5"]]}, 422, "candles[0]"),
+    ("ohlc", {"candles": _with(_candles(), 3, High="1.0")}, 422, "candles.high"),
+    ("horizon_31", {"asof": ASOF, "horizons": [1, 31]}, 422, "horizons"),
+    ("horizon_zero", {"asof": ASOF, "horizons": [0]}, 422, "horizons"),
+    ("horizon_dup", {"asof": ASOF, "horizons": [3, 3]}, 422, "horizons"),
+    ("horizon_str", {"asof": ASOF, "horizons": ["7"]}, 422, "horizons[0]"),
+    ("thresholds_order", {"asof": ASOF, "thresholds": [0.65, 0.4]}, 422, "thresholds"),
+    ("thresholds_len", {"asof": ASOF, "thresholds": [0.4]}, 422, "thresholds"),
+    (
+        "thresholds_unserved",
+        {"asof": ASOF, "thresholds": [0.3, 0.6]},
+        422,
+        "thresholds",
+    ),
+    (
+        "batch_too_large",
+        {"instances": [{"asof": ASOF}] * (MAX_BATCH + 1)},
+        422,
+        "instances",
+    ),
+    (
+        "batch_item",
+        {"instances": [{"asof": ASOF}, {"asof": "x"}]},
+        422,
+        "instances[1].asof",
+    ),
+    ("asof_format", {"asof": "yesterday"}, 422, "asof"),
+    ("asof_range", {"asof": "2031-01-01"}, 422, "asof"),
+    ("unknown_field", {"asof": ASOF, "horizon": 3}, 422, "horizon"),
+    ("not_object", [1, 2], 422, "body"),
+    ("h4_alone", {"candles_4h": _kaggle_rows("4h", ASOF, 10)}, 422, "candles_4h"),
+    ("oversized", {"asof": ASOF, "pad": "x" * (MAX_BODY + 1)}, 413, "body"),
+]
+
+
+def _infer_count(stack: Stack) -> float:
+    text = httpx.get(
+        f"http://127.0.0.1:{stack.settings.serving.metrics_port}/metrics"
+    ).text
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+        if line.startswith("model_infer_request_success") or line.startswith("model_infer_request_failure")
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "body", "status", "field"), BAD_REQUESTS,
+                         ids=[c[0] for c in BAD_REQUESTS])  # fmt: skip
+def test_bad_request_is_a_4xx_naming_field_and_value(stack, case, body, status, field):
+    before = _infer_count(stack)
+    raw = b'{"asof": NaN}' if case == "nan_literal" else None
+    resp = _post(stack, body, raw)
+    assert resp.status_code == status, resp.text
+    out = resp.json()
+    assert out["field"] == field
+    assert "value" in out and out["error"]
+    assert "Traceback" not in resp.text
+    assert _infer_count(stack) == before  # nothing reached MLServer
+
+
+def test_history_error_says_needed_and_got(stack):
+    out = _post(stack, {"candles": _candles(40)}).json()
+    assert (out["needed"], out["got"]) == (MIN_HISTORY, 40)
+    assert "expected at least 91" in out["error"]
+
+
+def test_asof_request_returns_30_horizons_matching_in_process_model(stack):
+    resp = _post(stack, {"asof": ASOF})
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert (out["model_name"], out["model_version"], out["asof"]) == (
+        "btc-volatility",
+        "1",
+        ASOF,
+    )
+    rows = out["forecasts"]
+    assert [r["horizon"] for r in rows] == list(range(1, 31))
+    assert (
+        rows[0]["target_date"] == "2024-03-02"
+        and rows[-1]["target_date"] == "2024-03-31"
+    )
+    p = np.array([[r["p_low"], r["p_normal"], r["p_high"]] for r in rows])
+    assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    assert [r["regime"] for r in rows] == [
+        ("low", "normal", "high")[i] for i in p.argmax(1)
+    ]
+    table = build_feature_table(
+        read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
+    )
+    x = table.matrix(pd.Timestamp(ASOF), list(range(1, 31))).astype("float32")
+    expected = load_regime_model(stack.boosters["1"]).predict_proba(x)
+    assert_allclose(p, expected, atol=1e-5)
+
+
+def test_caller_candles_give_the_same_forecast_as_served_data(stack):
+    body = {"candles": _candles(200), "candles_4h": _short_rows(_kaggle_rows("4h", ASOF, 1000)),
+            "horizons": [1, 10, 30]}  # fmt: skip
+    mine = _post(stack, body)
+    assert mine.status_code == 200, mine.text
+    served = _post(stack, {"asof": ASOF, "horizons": [1, 10, 30]}).json()
+    assert mine.json()["asof"] == ASOF
+    cols = ("p_low", "p_normal", "p_high")
+    got = [[r[c] for c in cols] for r in mine.json()["forecasts"]]
+    assert_allclose(got, [[r[c] for c in cols] for r in served["forecasts"]], atol=1e-6)
+
+
+def test_binance_kline_arrays_are_accepted(stack):
+    rows = _candles(100)
+    klines = [[int(pd.Timestamp(r["Open time"].replace(" UTC", "")).value // 10**6),
+               r["Open"], r["High"], r["Low"], r["Close"], r["Volume"]] for r in rows]  # fmt: skip
+    resp = _post(stack, {"candles": klines, "horizons": [5]})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["forecasts"][0]["horizon"] == 5
+
+
+def test_batch_returns_one_prediction_per_instance(stack):
+    body = {"instances": [{"asof": "2023-01-10"}, {"asof": ASOF, "horizons": [2]}]}
+    out = _post(stack, body).json()
+    assert [p["asof"] for p in out["predictions"]] == ["2023-01-10", ASOF]
+    assert [len(p["forecasts"]) for p in out["predictions"]] == [30, 1]
+
+
+def test_health_endpoints(stack):
+    assert httpx.get(f"{stack.transformer.url}/v2/health/live").status_code == 200
+    assert (
+        httpx.get(f"{stack.transformer.url}/v2/models/btc-volatility/ready").status_code
+        == 200
+    )
+    assert (
+        httpx.get(f"{stack.settings.predictor_url}/v2/health/ready").status_code == 200
+    )
+    metrics = httpx.get(
+        f"http://127.0.0.1:{stack.settings.serving.metrics_port}/metrics"
+    )
+    assert "model_infer_request" in metrics.text
+
+
+def test_mlserver_down_gives_503_then_recovers_by_itself(stack):
+    stack.mlserver.kill()
+    resp = _post(stack, {"asof": ASOF})
+    assert resp.status_code == 503
+    assert "unavailable" in resp.json()["error"] and "Traceback" not in resp.text
+    stack.start_mlserver()
+    resp = _post(stack, {"asof": ASOF})
+    assert resp.status_code == 200, resp.text
+
+
+def test_alias_move_is_served_without_a_failed_request(stack):
+    from serving.reload import reload_champion
+
+    failures: list[str] = []
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                r = client.post(
+                    stack.predict_url, json={"asof": ASOF, "horizons": [1, 30]}
+                )
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+                else:
+                    versions.append(r.json()["model_version"])
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        set_champion(stack.settings, "2")
+        assert reload_champion(stack.settings) == ("2", True)
+        time.sleep(0.5)
+        assert reload_champion(stack.settings) == ("2", False)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert versions[0] == "1" and versions[-1] == "2"
+    assert (
+        json.loads(
+            (stack.home / "serving/repo/btc-volatility/model-settings.json").read_text()
+        )["parameters"]["version"]
+        == "2"
+    )
