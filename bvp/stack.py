@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict
@@ -57,8 +59,17 @@ def current_fingerprint(settings: Settings, args: dict[str, Any]) -> str:
     return compute_fingerprint(versions, asdict(spec), [float(x) for x in args["thresholds"].split(",")])
 
 
-def ensure_champion(settings: Settings, force: bool = False, **overrides: Any) -> tuple[str, bool]:
+def ensure_champion(
+    settings: Settings, force: bool = False, echo: Any = None, **overrides: Any
+) -> tuple[str, bool]:
     """Run the training pipeline locally unless the champion already matches the inputs.
+
+    Args:
+        settings: Settings of this process.
+        force: Train even if the champion's fingerprint matches.
+        echo: If given, the kfp.local run goes to ``<home>/logs/pipeline.log`` in a
+            subprocess and only step results and progress lines are passed to ``echo``.
+        overrides: Pipeline parameter overrides.
 
     Returns:
         (champion version, whether the pipeline ran).
@@ -76,8 +87,46 @@ def ensure_champion(settings: Settings, force: bool = False, **overrides: Any) -
         if info is not None and info["tags"].get("bvp.fingerprint") == fp:
             log.info("champion v%s already matches data+spec+code (%s); skipping training", info["version"], fp)
             return info["version"], False
-    version = run_local("training", args, settings.home / "pipeline-root")
-    return str(version), True
+    if echo is None:
+        return str(run_local("training", args, settings.home / "pipeline-root")), True
+    return _run_pipeline_quietly(settings, overrides, echo), True
+
+
+_SHOWN = re.compile(r"Task .*finished with status|walk-forward .*: refit|pipeline training finished")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _run_pipeline_quietly(settings: Settings, overrides: dict[str, Any], echo: Any) -> str:
+    """``bvp pipeline run training --local`` in a subprocess; full log to a file."""
+    log_path = settings.home / "logs" / "pipeline.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "bvp", "pipeline", "run", "training", "--local"]
+    cmd += [f"--param={k}={v}" for k, v in overrides.items()]
+    version = ""
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            clean = _ANSI.sub("", line).strip()
+            if _SHOWN.search(clean):
+                echo(f"      {clean}")
+            if clean.startswith("pipeline training finished:"):
+                version = clean.rsplit(":", 1)[1].strip()
+        code = proc.wait()
+    if code != 0 or not version:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+        raise PipelineRunError(log_path, tail)
+    return version
+
+
+class PipelineRunError(BVPError):
+    """The local training pipeline run failed."""
+
+    status_code = 500
+
+    def __init__(self, log_path: Path, tail: str) -> None:
+        super().__init__(f"the training pipeline failed; full log {log_path}; last lines:\n{tail}")
 
 
 def start_mlserver(settings: Settings) -> tuple[str, str]:

@@ -25,7 +25,7 @@ def up(retrain: bool) -> None:
     s = _settings()
     try:
         click.echo(f"[1/4] champion: checking {s.mlflow.model_name}@{s.mlflow.champion_alias} against the bundled data ...")
-        version, trained = ensure_champion(s, force=retrain)
+        version, trained = ensure_champion(s, force=retrain, echo=click.echo)
         click.echo(f"      {'trained and registered' if trained else 'up to date:'} version {version}")
         click.echo("[2/4] starting MLServer ...")
         url, served = start_mlserver(s)

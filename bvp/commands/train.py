@@ -20,7 +20,7 @@ def train(retrain: bool, baselines: str | None) -> None:
     configure_logging(s)
     overrides = {} if baselines is None else {"baselines": baselines}
     try:
-        version, ran = ensure_champion(s, force=retrain, **overrides)
+        version, ran = ensure_champion(s, force=retrain, echo=click.echo, **overrides)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"champion: {s.mlflow.model_name} v{version} ({'trained' if ran else 'unchanged, skipped'})")
