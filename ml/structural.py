@@ -181,7 +181,7 @@ class StructuralSpec:
 class StructuralForecaster:
     """Walk-forward wrapper: fit at a cutoff, predict regimes and levels."""
 
-    name = "structural_xgb"
+    name = "structural"
 
     def __init__(self, spec: StructuralSpec | None = None) -> None:
         self.spec = spec or StructuralSpec()
