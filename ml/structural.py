@@ -74,6 +74,10 @@ def fit_linear(x: FloatArray, y: FloatArray, ridge: float) -> LinearLevelModel:
 
 __all__ = [
     "LEVEL_BOOSTER_FILE",
+    "STRUCTURAL_FILE",
+    "forecast_asof",
+    "structural_from_dict",
+    "structural_to_dict",
     "LEVEL_FEATURES",
     "RESIDUALS_FILE",
     "StructuralForecaster",
@@ -268,3 +272,70 @@ class StructuralForecaster:
         return np.stack(
             [level_forecast(mu[:, j], self.resid_[j]) for j in range(mu.shape[1])], axis=1
         )
+
+
+STRUCTURAL_FILE = "structural.json"
+"""Serving artifact of the structural model (coefficients + residual quantiles)."""
+
+
+def structural_to_dict(model: StructuralForecaster) -> dict[str, object]:
+    """JSON-ready form of a fitted linear structural model (the serving artifact)."""
+    lin = model.model_
+    if not isinstance(lin, LinearLevelModel) or model.resid_ is None:
+        raise RuntimeError("structural_to_dict: fit a kind='linear' model first")
+    return {
+        "spec": asdict(model.spec),
+        "level_features": list(LEVEL_FEATURES),
+        "linear_features": list(LINEAR_FEATURES),
+        "mean": lin.mean.tolist(),
+        "scale": lin.scale.tolist(),
+        "coef": lin.coef.tolist(),
+        "residual_quantiles": [r.tolist() for r in model.resid_],
+    }
+
+
+def structural_from_dict(data: dict[str, object]) -> StructuralForecaster:
+    """Rebuild a fitted structural model from :func:`structural_to_dict` output."""
+    spec = StructuralSpec(**data["spec"])  # type: ignore[arg-type]
+    model = StructuralForecaster(spec)
+    names = list(LEVEL_FEATURES[1:])
+    model.model_ = LinearLevelModel(
+        columns=np.array([names.index(c) for c in data["linear_features"]]),  # type: ignore[attr-defined]
+        mean=np.asarray(data["mean"], dtype="float64"),
+        scale=np.asarray(data["scale"], dtype="float64"),
+        coef=np.asarray(data["coef"], dtype="float64"),
+    )
+    model.resid_ = [np.asarray(r, dtype="float64") for r in data["residual_quantiles"]]  # type: ignore[attr-defined]
+    return model
+
+
+def forecast_asof(
+    model: StructuralForecaster,
+    daily_candles: pd.DataFrame,
+    candles_4h: pd.DataFrame | None,
+    asof: pd.Timestamp,
+    thresholds: tuple[float, float],
+    max_horizon: int = 30,
+) -> pd.DataFrame:
+    """Serving-time forecast for one as-of day from candles up to and including it.
+
+    Returns:
+        One row per horizon: horizon, p_low, p_normal, p_high, vol_forecast, vol_lo,
+        vol_hi (annualised; see :func:`ml.distribution.level_forecast`).
+    """
+    from ml.data import OPEN_TIME
+
+    keep = daily_candles[OPEN_TIME] < asof + pd.Timedelta(days=1)
+    h4 = None
+    if candles_4h is not None and len(candles_4h):
+        h4 = candles_4h[candles_4h[OPEN_TIME] < asof + pd.Timedelta(days=1)]
+    from ml.panel import build_panel
+
+    panel = build_panel(daily_candles[keep].reset_index(drop=True), h4, thresholds, max_horizon)
+    origin = np.array([len(panel.days) - 1])
+    p = model.predict_proba(panel, origin)[0]
+    lv = model.predict_level(panel, origin)[0]
+    return pd.DataFrame(
+        {"horizon": list(panel.horizons), "p_low": p[:, 0], "p_normal": p[:, 1],
+         "p_high": p[:, 2], "vol_forecast": lv[:, 0], "vol_lo": lv[:, 1], "vol_hi": lv[:, 2]}
+    )  # fmt: skip

@@ -77,3 +77,23 @@ def test_future_log_variance_hand_values() -> None:
     assert y[0, 0] == pytest.approx(np.log(365 * 1e-4))
     assert y[1, 1] == pytest.approx(np.log(365 * (4e-4 + 9e-4) / 2))
     assert np.isnan(y[3]).all()
+
+
+def test_serving_artifact_round_trip_matches_the_walk_forward(daily, panel: Panel) -> None:  # type: ignore[no-untyped-def]
+    """JSON artifact + forecast_asof (serving path) == the fitted model on the panel."""
+    import json
+
+    import pandas as pd
+
+    from ml.structural import forecast_asof, structural_from_dict, structural_to_dict
+
+    m = StructuralForecaster()
+    m.fit(panel, CUTOFF)
+    served = structural_from_dict(json.loads(json.dumps(structural_to_dict(m))))
+    asof = pd.Timestamp(panel.days[CUTOFF])
+    frame = forecast_asof(served, daily, None, asof, DEFAULT_THRESHOLDS)
+    origin = np.array([CUTOFF])
+    assert_allclose(frame[["p_low", "p_normal", "p_high"]].to_numpy(), m.predict_proba(panel, origin)[0], rtol=1e-9)
+    assert_allclose(frame["vol_forecast"].to_numpy(), m.predict_level(panel, origin)[0][:, 0], rtol=1e-9)
+    wide = forecast_asof(served, daily, None, asof, (0.3, 0.9))
+    assert (wide["p_low"] <= frame["p_low"] + 1e-12).all()
