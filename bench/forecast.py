@@ -43,11 +43,16 @@ def format_table(table: pd.DataFrame) -> str:
         order = list(dict.fromkeys(block["model"]))
         cols = [c for c in ("log_loss", "macro_f1", "balanced_accuracy", "brier", "qlike",
                             "coverage_80") if c in wide.columns]  # fmt: skip
-        out.append(f"\n== horizon {horizon} ==\n" + wide.loc[order, cols].fillna("").to_string())
+        out.append(
+            f"\n== horizon {horizon} ==\n"
+            + wide.loc[order, cols].fillna("").to_string()
+        )
     return "\n".join(out)
 
 
-def plot_reliability(proba: dict[str, np.ndarray], labels: np.ndarray, path: Path) -> None:
+def plot_reliability(
+    proba: dict[str, np.ndarray], labels: np.ndarray, path: Path
+) -> None:
     """Reliability diagram per regime, pooled over horizons 1..30."""
     import matplotlib
 
@@ -72,14 +77,22 @@ def plot_reliability(proba: dict[str, np.ndarray], labels: np.ndarray, path: Pat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", default="bench/results", help="Output folder.")
-    parser.add_argument("--first-origin", default="2021-01-01", help="First test origin.")
-    parser.add_argument("--refit-every", type=int, default=30, help="Days between refits.")
+    parser.add_argument(
+        "out", nargs="?", default="bench/results", help="Output folder."
+    )
+    parser.add_argument(
+        "--first-origin", default="2021-01-01", help="First test origin."
+    )
+    parser.add_argument(
+        "--refit-every", type=int, default=30, help="Days between refits."
+    )
     parser.add_argument("--n-boot", type=int, default=200, help="Bootstrap replicates.")
     args = parser.parse_args(argv)
     t0 = time.time()
     panel = build_panel(
-        read_candles(bundled_path("1d")), read_candles(bundled_path("4h")), DEFAULT_THRESHOLDS
+        read_candles(bundled_path("1d")),
+        read_candles(bundled_path("4h")),
+        DEFAULT_THRESHOLDS,
     )
     makers = {MODEL: StructuralForecaster, **BASELINES}
     origins, records = run_forecasters(
@@ -87,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         progress=lambda name, k, n: print(f"\r{name}: refit {k}/{n}", end="", file=sys.stderr),
     )  # fmt: skip
     print(file=sys.stderr)
-    table = compare_forecasts(panel, origins, records, n_boot=args.n_boot, reference=MODEL)
+    table = compare_forecasts(
+        panel, origins, records, n_boot=args.n_boot, reference=MODEL
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "forecast_comparison.csv", index=False, float_format="%.5f")

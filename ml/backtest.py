@@ -50,7 +50,9 @@ def run_backtest(
     first = max(first, panel.first_usable)
     end = len(panel.days) - 1 if last_origin is None else last_origin
     if first > end:
-        raise ValueError(f"start {start} is after the last usable day {panel.days[end].date()}")
+        raise ValueError(
+            f"start {start} is after the last usable day {panel.days[end].date()}"
+        )
     probs, levels = [], []
     for cutoff in range(first, end + 1, refit_every):
         origins = np.arange(cutoff, min(cutoff + refit_every, end + 1))
@@ -92,7 +94,9 @@ def backtest_frame(panel: Panel, result: BacktestResult) -> pd.DataFrame:
             "vol_lo": result.level[:, :, 1].reshape(-1),
             "vol_hi": result.level[:, :, 2].reshape(-1),
             "var_forecast": result.level[:, :, 3].reshape(-1),
-            "target_date": (pd.DatetimeIndex(days) + pd.to_timedelta(np.tile(hs, n), "D")).date,
+            "target_date": (
+                pd.DatetimeIndex(days) + pd.to_timedelta(np.tile(hs, n), "D")
+            ).date,
             "realized_v30": _future(panel.v30, reg.origins, hh).reshape(-1),
             "realized_regime": [REGIMES[k] if k >= 0 else "" for k in labels],
             "realized_vol": np.sqrt(rv).reshape(-1),

@@ -20,7 +20,12 @@ from ml._typing import FloatArray, IntArray
 from ml.evaluation import balanced_accuracy, brier_score, log_loss, macro_f1
 from ml.labels import ANNUALIZATION
 from ml.panel import Panel
-from ml.scoring import block_bootstrap_ci, interval_coverage, qlike, realized_variance_forward
+from ml.scoring import (
+    block_bootstrap_ci,
+    interval_coverage,
+    qlike,
+    realized_variance_forward,
+)
 
 __all__ = [
     "REPORT_HORIZONS",
@@ -48,7 +53,9 @@ class ForecastRecord:
     """(n, H, 4) E[vol], q10, q90, E[variance] (annualised), or None."""
 
 
-def level_with_variance(model: object, panel: Panel, origins: IntArray) -> FloatArray | None:
+def level_with_variance(
+    model: object, panel: Panel, origins: IntArray
+) -> FloatArray | None:
     """(n, H, 4) level forecast of a forecaster (None if it has no level forecast).
 
     The structural model returns E[variance] itself; HAR's is 365 exp(mu + s^2/2)
@@ -60,10 +67,16 @@ def level_with_variance(model: object, panel: Panel, origins: IntArray) -> Float
         out = []
         for block in np.array_split(np.asarray(origins), max(1, len(origins) // 32)):
             sim = model.simulate(panel, block)
-            rv2 = np.cumsum(sim**2, axis=2) * ANNUALIZATION / np.arange(1, sim.shape[2] + 1)
+            rv2 = (
+                np.cumsum(sim**2, axis=2)
+                * ANNUALIZATION
+                / np.arange(1, sim.shape[2] + 1)
+            )
             rv = np.sqrt(rv2)
             q = np.quantile(rv, (0.1, 0.9), axis=1)
-            out.append(np.stack([rv.mean(axis=1), q[0], q[1], rv2.mean(axis=1)], axis=-1))
+            out.append(
+                np.stack([rv.mean(axis=1), q[0], q[1], rv2.mean(axis=1)], axis=-1)
+            )
         return np.concatenate(out)
     predict_level = getattr(model, "predict_level", None)
     if predict_level is None:
@@ -161,7 +174,9 @@ def compare_forecasts(
     for horizon in REPORT_HORIZONS:
         hs = all_h if horizon == "mean" else [int(horizon)]
         for metric in (*CLASS_METRICS, *LEVEL_METRICS):
-            stats = {k: _statistic(metric, r, labels, rv, hs) for k, r in records.items()}
+            stats = {
+                k: _statistic(metric, r, labels, rv, hs) for k, r in records.items()
+            }
             for name, stat in stats.items():
                 if stat is None:
                     continue
@@ -180,7 +195,9 @@ def compare_forecasts(
                 lo, hi = block_bootstrap_ci(diff, n, block, n_boot)
                 rows.append((f"{reference} - {name}", str(horizon), metric,
                              diff(np.arange(n)), lo, hi))  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "horizon", "metric", "value", "ci_lo", "ci_hi"])
+    return pd.DataFrame(
+        rows, columns=["model", "horizon", "metric", "value", "ci_lo", "ci_hi"]
+    )
 
 
 def reliability_curve(

@@ -25,8 +25,8 @@ monotone in c, so any thresholds can be applied at prediction time.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import beta as beta_dist
 from scipy.special import ndtr
+from scipy.stats import beta as beta_dist
 
 from ml._typing import FloatArray
 from ml.labels import ANNUALIZATION, V30_WINDOW, check_thresholds

@@ -34,7 +34,9 @@ def qlike_terms(realized_var: FloatArray, forecast_var: FloatArray) -> FloatArra
         Patton (2011): robust to noise in x; the expected loss is minimised by
         f = E[x]. Rows are variances, not volatilities.
     """
-    ratio = np.asarray(realized_var, dtype="float64") / np.asarray(forecast_var, dtype="float64")
+    ratio = np.asarray(realized_var, dtype="float64") / np.asarray(
+        forecast_var, dtype="float64"
+    )
     return np.asarray(ratio - np.log(ratio) - 1.0, dtype="float64")
 
 

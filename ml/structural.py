@@ -72,6 +72,7 @@ def fit_linear(x: FloatArray, y: FloatArray, ridge: float) -> LinearLevelModel:
         coef[k - 1] = np.linalg.solve(a.T @ a + pen, a.T @ y[sel])
     return LinearLevelModel(columns=cols, mean=mean, scale=scale, coef=coef)
 
+
 __all__ = [
     "LEVEL_BOOSTER_FILE",
     "STRUCTURAL_FILE",
@@ -117,12 +118,17 @@ def level_features(features: pd.DataFrame) -> pd.DataFrame:
         volatility estimator (stationary, on the target's scale); returns and the
         volume ratio as they are. Row t uses candles up to t only.
     """
-    out = {f"logvar_{c}": 2.0 * np.log(features[c].clip(lower=_VOL_FLOOR)) for c in _LOG_VOLS}
+    out = {
+        f"logvar_{c}": 2.0 * np.log(features[c].clip(lower=_VOL_FLOOR))
+        for c in _LOG_VOLS
+    }
     out.update({c: features[c] for c in _RAW})
     return pd.DataFrame(out, index=features.index)
 
 
-def level_design(daily: FloatArray, origins: IntArray, horizons: list[int]) -> FloatArray:
+def level_design(
+    daily: FloatArray, origins: IntArray, horizons: list[int]
+) -> FloatArray:
     """Regressor rows for origins x horizons: (len(origins) * len(horizons), k).
 
     Row order is origin-major (all horizons of the first origin first).
@@ -200,7 +206,9 @@ class StructuralForecaster:
             y = future_log_variance(panel.returns, len(panel.horizons))
             y_fit = y
             if self.spec.fit_target == "rv4h":
-                y_fit = future_log_variance(np.sqrt(panel.rv_daily), len(panel.horizons))
+                y_fit = future_log_variance(
+                    np.sqrt(panel.rv_daily), len(panel.horizons)
+                )
             self._cache = (key, daily, y, y_fit)
         return self._cache[1], self._cache[3] if fit else self._cache[2]
 
@@ -212,7 +220,9 @@ class StructuralForecaster:
         daily, y = self._arrays(panel, fit)
         i = np.arange(len(panel.days))[:, None]
         h = np.asarray(panel.horizons)[None, :]
-        keep = (i + h <= last_target) & (i + h > first_target) & (i >= panel.first_usable)
+        keep = (
+            (i + h <= last_target) & (i + h > first_target) & (i >= panel.first_usable)
+        )
         keep &= np.isfinite(daily).all(axis=1)[:, None] & np.isfinite(y)
         if stride > 1:
             keep &= (i + 7 * h) % stride == 0
@@ -220,7 +230,9 @@ class StructuralForecaster:
         x = np.column_stack([jj + 1.0, daily[ii]])
         return x, y[ii, jj], jj + 1
 
-    def _fit_model(self, x: FloatArray, y: FloatArray) -> xgb.XGBRegressor | LinearLevelModel:
+    def _fit_model(
+        self, x: FloatArray, y: FloatArray
+    ) -> xgb.XGBRegressor | LinearLevelModel:
         if self.spec.kind == "linear":
             return fit_linear(x, y, self.spec.ridge)
         model = xgb.XGBRegressor(**self.spec.params())
@@ -232,9 +244,13 @@ class StructuralForecaster:
         s = self.spec
         split = cutoff - s.calib_days
         stride = s.row_stride if s.kind == "xgb" else 1
-        self.model_ = self._fit_model(*self._rows(panel, cutoff, stride=stride, fit=True)[:2])
+        self.model_ = self._fit_model(
+            *self._rows(panel, cutoff, stride=stride, fit=True)[:2]
+        )
         if s.calib_days > 0:
-            inner = self._fit_model(*self._rows(panel, split, stride=stride, fit=True)[:2])
+            inner = self._fit_model(
+                *self._rows(panel, split, stride=stride, fit=True)[:2]
+            )
             xc, yc, hc = self._rows(panel, cutoff, first_target=split)
             res = yc - inner.predict(xc)
         else:  # in-sample residuals of the full fit
@@ -250,15 +266,22 @@ class StructuralForecaster:
         daily, _ = self._arrays(panel)
         hs = list(panel.horizons)
         x = level_design(daily, np.asarray(origins), hs)
-        return np.asarray(self.model_.predict(x), dtype="float64").reshape(len(origins), len(hs))
+        return np.asarray(self.model_.predict(x), dtype="float64").reshape(
+            len(origins), len(hs)
+        )
 
     def predict_proba(
-        self, panel: Panel, origins: IntArray, thresholds: tuple[float, float] | None = None
+        self,
+        panel: Panel,
+        origins: IntArray,
+        thresholds: tuple[float, float] | None = None,
     ) -> FloatArray:
         """Regime probabilities (n, H, 3) at ``thresholds`` (default: the panel's)."""
         assert self.resid_ is not None
         mu = self.predict_mu(panel, origins)
-        k1, k2 = known_window_sums(panel.returns, np.asarray(origins), len(panel.horizons))
+        k1, k2 = known_window_sums(
+            panel.returns, np.asarray(origins), len(panel.horizons)
+        )
         th = thresholds or panel.thresholds
         return np.stack(
             [regime_probabilities(k1[:, j], k2[:, j], h, mu[:, j], self.resid_[j], th)
@@ -270,7 +293,8 @@ class StructuralForecaster:
         assert self.resid_ is not None
         mu = self.predict_mu(panel, origins)
         return np.stack(
-            [level_forecast(mu[:, j], self.resid_[j]) for j in range(mu.shape[1])], axis=1
+            [level_forecast(mu[:, j], self.resid_[j]) for j in range(mu.shape[1])],
+            axis=1,
         )
 
 
@@ -331,7 +355,9 @@ def forecast_asof(
         h4 = candles_4h[candles_4h[OPEN_TIME] < asof + pd.Timedelta(days=1)]
     from ml.panel import build_panel
 
-    panel = build_panel(daily_candles[keep].reset_index(drop=True), h4, thresholds, max_horizon)
+    panel = build_panel(
+        daily_candles[keep].reset_index(drop=True), h4, thresholds, max_horizon
+    )
     origin = np.array([len(panel.days) - 1])
     p = model.predict_proba(panel, origin)[0]
     lv = model.predict_level(panel, origin)[0]

@@ -41,8 +41,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Dat
         _slice(bundled_path("4h"), h, str(last.date()))
         csv = tmp / f"{tag}.csv"
         res = CliRunner().invoke(
-            main, ["backtest", "--data", str(d), "--data-4h", str(h), "--start", START,
-                   "--out", str(csv)],  # fmt: skip
+            main,
+            [
+                "backtest",
+                "--data",
+                str(d),
+                "--data-4h",
+                str(h),
+                "--start",
+                START,
+                "--out",
+                str(csv),
+            ],  # fmt: skip
         )
         assert res.exit_code == 0, res.output
         out.append(pd.read_csv(csv))
@@ -55,9 +65,13 @@ def test_columns_and_probabilities(runs: tuple[pd.DataFrame, pd.DataFrame]) -> N
     assert full["horizon"].between(1, 30).all()
     p = full[["p_low", "p_normal", "p_high"]].to_numpy()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
-    assert (full["vol_lo"] < full["vol_forecast"]).all() and (full["vol_forecast"] < full["vol_hi"]).all()
+    assert (full["vol_lo"] < full["vol_forecast"]).all() and (
+        full["vol_forecast"] < full["vol_hi"]
+    ).all()
     known = full["realized_regime"].notna()
-    assert known.any() and (~known).any()  # realised values where known, blank after the end
+    assert (
+        known.any() and (~known).any()
+    )  # realised values where known, blank after the end
     assert full.loc[known, "realized_vol"].gt(0).all()
 
 
@@ -65,8 +79,19 @@ def test_appending_candles_leaves_shared_origins_identical(
     runs: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     full, short = runs
-    cols = ["origin_date", "horizon", "p_low", "p_normal", "p_high", "vol_forecast", "vol_lo", "vol_hi"]
-    shared = short[cols].merge(full[cols], on=["origin_date", "horizon"], suffixes=("_s", "_f"))
+    cols = [
+        "origin_date",
+        "horizon",
+        "p_low",
+        "p_normal",
+        "p_high",
+        "vol_forecast",
+        "vol_lo",
+        "vol_hi",
+    ]
+    shared = short[cols].merge(
+        full[cols], on=["origin_date", "horizon"], suffixes=("_s", "_f")
+    )
     assert len(shared) == len(short) > 0
     for c in cols[2:]:
         np.testing.assert_array_equal(shared[f"{c}_s"], shared[f"{c}_f"], err_msg=c)
@@ -76,7 +101,17 @@ def test_bad_thresholds_name_the_option(tmp_path: Path) -> None:
     d = tmp_path / "d.csv"
     _slice(bundled_path("1d"), d, "2018-06-30")
     res = CliRunner().invoke(
-        main, ["backtest", "--data", str(d), "--start", "2018-05-01", "--out",
-               str(tmp_path / "o.csv"), "--thresholds", "0.7,0.4"],  # fmt: skip
+        main,
+        [
+            "backtest",
+            "--data",
+            str(d),
+            "--start",
+            "2018-05-01",
+            "--out",
+            str(tmp_path / "o.csv"),
+            "--thresholds",
+            "0.7,0.4",
+        ],  # fmt: skip
     )
     assert res.exit_code != 0 and "thresholds" in res.output

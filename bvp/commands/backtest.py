@@ -20,18 +20,27 @@ from ml.errors import BVPError
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Optional 4-hour candle file (improves the variance forecast).",
 )  # fmt: skip
-@click.option("--start", required=True, help="First origin date (ISO), e.g. 2021-01-01.")
+@click.option(
+    "--start", required=True, help="First origin date (ISO), e.g. 2021-01-01."
+)
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
     help="Output CSV, one row per (origin_date, horizon).",
 )  # fmt: skip
-@click.option("--refit-every", default=30, show_default=True, help="Days between refits.")
+@click.option(
+    "--refit-every", default=30, show_default=True, help="Days between refits."
+)
 @click.option(
     "--thresholds", default="0.40,0.65", show_default=True,
     help="Regime thresholds on annualised V30: LOW,HIGH.",
 )  # fmt: skip
 def backtest(
-    data: Path, data_4h: Path | None, start: str, out: Path, refit_every: int, thresholds: str
+    data: Path,
+    data_4h: Path | None,
+    start: str,
+    out: Path,
+    refit_every: int,
+    thresholds: str,
 ) -> None:
     """Write walk-forward regime probabilities and volatility forecasts for every origin."""
     from ml.backtest import backtest_frame, run_backtest

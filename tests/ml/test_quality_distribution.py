@@ -6,13 +6,20 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from ml.distribution import level_forecast, regime_probabilities, residual_table, v30_cdf
+from ml.distribution import (
+    level_forecast,
+    regime_probabilities,
+    residual_table,
+    v30_cdf,
+)
 from ml.labels import ANNUALIZATION, V30_WINDOW
 
 RESID = np.random.default_rng(1).standard_t(5, 400) * 0.6
 
 
-def _monte_carlo_v30(k1: float, k2: float, h: int, mu: float, n: int = 40_000) -> np.ndarray:
+def _monte_carlo_v30(
+    k1: float, k2: float, h: int, mu: float, n: int = 40_000
+) -> np.ndarray:
     """V30(t+h) by brute force: S from the kernel-smoothed residuals, Gaussian directions."""
     rng = np.random.default_rng(2)
     e = np.sort(RESID)
@@ -28,7 +35,13 @@ def _monte_carlo_v30(k1: float, k2: float, h: int, mu: float, n: int = 40_000) -
 
 @pytest.mark.parametrize(
     ("h", "k1", "k2"),
-    [(1, 0.25, 0.02), (1, -0.3, 0.05), (7, 0.1, 0.01), (14, -0.2, 0.008), (30, 0.0, 0.0)],
+    [
+        (1, 0.25, 0.02),
+        (1, -0.3, 0.05),
+        (7, 0.1, 0.01),
+        (14, -0.2, 0.008),
+        (30, 0.0, 0.0),
+    ],
     ids=["h1-uptrend", "h1-downtrend", "h7", "h14", "h30-nothing-known"],
 )
 @pytest.mark.parametrize("c", [0.40, 0.65])
@@ -57,13 +70,17 @@ def test_probabilities_sum_to_one_and_move_with_thresholds() -> None:
 
 def test_threshold_outside_known_floor_gives_zero_low() -> None:
     # 29 known returns of 10% each: V30 >= sqrt(29 * 0.01 * 365 / 29) > 1.9 whatever comes
-    p = regime_probabilities(np.array([0.0]), np.array([0.29]), 1, np.array([0.0]), RESID, (0.4, 0.65))
+    p = regime_probabilities(
+        np.array([0.0]), np.array([0.29]), 1, np.array([0.0]), RESID, (0.4, 0.65)
+    )
     assert p[0, 2] > 0.99
 
 
 def test_regime_probabilities_reject_bad_thresholds() -> None:
     with pytest.raises(Exception, match="0 < low < high"):
-        regime_probabilities(np.zeros(1), np.zeros(1), 5, np.zeros(1), RESID, (0.7, 0.4))
+        regime_probabilities(
+            np.zeros(1), np.zeros(1), 5, np.zeros(1), RESID, (0.7, 0.4)
+        )
 
 
 def test_level_forecast_moments() -> None:
@@ -72,7 +89,9 @@ def test_level_forecast_moments() -> None:
     assert out[0] == pytest.approx(0.5 * np.mean(np.exp(RESID / 2)))
     assert out[3] == pytest.approx(0.25 * np.mean(np.exp(RESID)))
     assert out[1] < out[0] < out[2]
-    assert np.mean((0.5 * np.exp(RESID / 2) >= out[1]) & (0.5 * np.exp(RESID / 2) <= out[2])) == pytest.approx(0.8, abs=0.01)
+    assert np.mean(
+        (0.5 * np.exp(RESID / 2) >= out[1]) & (0.5 * np.exp(RESID / 2) <= out[2])
+    ) == pytest.approx(0.8, abs=0.01)
 
 
 def test_residual_table_is_a_cdf() -> None:

@@ -55,6 +55,8 @@ def test_realized_variance_forward_hand_values() -> None:
 def test_block_bootstrap_is_deterministic_and_brackets_the_mean() -> None:
     x = np.random.default_rng(0).normal(1.0, 1.0, 600)
     ci = block_bootstrap_ci(lambda i: float(x[i].mean()), len(x), block=30, n_boot=300)
-    assert ci == block_bootstrap_ci(lambda i: float(x[i].mean()), len(x), block=30, n_boot=300)
+    assert ci == block_bootstrap_ci(
+        lambda i: float(x[i].mean()), len(x), block=30, n_boot=300
+    )
     assert ci[0] < x.mean() < ci[1]
     assert ci[1] - ci[0] == pytest.approx(2 * 1.645 / np.sqrt(600), rel=0.35)

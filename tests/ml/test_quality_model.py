@@ -24,7 +24,9 @@ def panel(daily) -> Panel:  # type: ignore[no-untyped-def]
     return build_panel(daily, None, DEFAULT_THRESHOLDS)
 
 
-def test_no_look_ahead_candles_after_the_origin_change_nothing(daily, panel: Panel) -> None:  # type: ignore[no-untyped-def]
+def test_no_look_ahead_candles_after_the_origin_change_nothing(
+    daily, panel: Panel
+) -> None:  # type: ignore[no-untyped-def]
     """Fit at the cutoff and predict origins <= cutoff from data ending at the cutoff."""
     cut = build_panel(daily.iloc[: CUTOFF + 1], None, DEFAULT_THRESHOLDS)
     origins = np.arange(CUTOFF - 20, CUTOFF + 1)
@@ -45,7 +47,9 @@ def test_fit_uses_only_targets_known_at_the_cutoff(panel: Panel) -> None:
     a.fit(panel, CUTOFF)
     b.fit(scrambled, CUTOFF)
     origins = np.arange(CUTOFF - 5, CUTOFF + 1)
-    assert_array_equal(a.predict_proba(panel, origins), b.predict_proba(scrambled, origins))
+    assert_array_equal(
+        a.predict_proba(panel, origins), b.predict_proba(scrambled, origins)
+    )
 
 
 def test_outputs_are_coherent_for_any_thresholds(panel: Panel) -> None:
@@ -58,7 +62,9 @@ def test_outputs_are_coherent_for_any_thresholds(panel: Panel) -> None:
     assert (p_wide[..., 0] <= p_default[..., 0] + 1e-12).all()  # lower low threshold
     assert (p_wide[..., 2] <= p_default[..., 2] + 1e-12).all()  # higher high threshold
     level = m.predict_level(panel, origins)
-    assert (level[..., 1] < level[..., 0]).all() and (level[..., 0] < level[..., 2]).all()
+    assert (level[..., 1] < level[..., 0]).all() and (
+        level[..., 0] < level[..., 2]
+    ).all()
 
 
 def test_forecast_rises_with_recent_volatility(panel: Panel) -> None:
@@ -79,7 +85,9 @@ def test_future_log_variance_hand_values() -> None:
     assert np.isnan(y[3]).all()
 
 
-def test_serving_artifact_round_trip_matches_the_walk_forward(daily, panel: Panel) -> None:  # type: ignore[no-untyped-def]
+def test_serving_artifact_round_trip_matches_the_walk_forward(
+    daily, panel: Panel
+) -> None:  # type: ignore[no-untyped-def]
     """JSON artifact + forecast_asof (serving path) == the fitted model on the panel."""
     import json
 
@@ -93,7 +101,15 @@ def test_serving_artifact_round_trip_matches_the_walk_forward(daily, panel: Pane
     asof = pd.Timestamp(panel.days[CUTOFF])
     frame = forecast_asof(served, daily, None, asof, DEFAULT_THRESHOLDS)
     origin = np.array([CUTOFF])
-    assert_allclose(frame[["p_low", "p_normal", "p_high"]].to_numpy(), m.predict_proba(panel, origin)[0], rtol=1e-9)
-    assert_allclose(frame["vol_forecast"].to_numpy(), m.predict_level(panel, origin)[0][:, 0], rtol=1e-9)
+    assert_allclose(
+        frame[["p_low", "p_normal", "p_high"]].to_numpy(),
+        m.predict_proba(panel, origin)[0],
+        rtol=1e-9,
+    )
+    assert_allclose(
+        frame["vol_forecast"].to_numpy(),
+        m.predict_level(panel, origin)[0][:, 0],
+        rtol=1e-9,
+    )
     wide = forecast_asof(served, daily, None, asof, (0.3, 0.9))
     assert (wide["p_low"] <= frame["p_low"] + 1e-12).all()
