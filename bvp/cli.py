@@ -11,6 +11,7 @@ __all__ = ["main"]
 # name -> ``module[:attr]`` under bvp.commands; attr defaults to the group ``cli``.
 # Imported lazily so `bvp --help` stays fast and each noun only pays for its own deps.
 COMMANDS: dict[str, str] = {
+    "backtest": "backtest:backtest",
     "data": "data",
     "aws": "aws",
     "down": "stack:down",

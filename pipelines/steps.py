@@ -45,6 +45,7 @@ MODEL_META_FILE = "model-meta.json"
 EVAL_METRICS_FILE = "walk_forward_metrics.csv"
 EVAL_PREDICTIONS_FILE = "walk_forward_predictions.csv"
 EVAL_CONFUSION_FILE = "confusion_matrices.json"
+EVAL_COMPARISON_FILE = "forecast_comparison.csv"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -188,13 +189,23 @@ def evaluate_walk_forward(
     baselines: list[str],
     out_dir: str | Path,
     progress: Callable[[str, int, int], None] | None = None,
+    n_boot: int = 100,
 ) -> pd.DataFrame:
-    """Walk-forward evaluation of the model and the named baselines.
+    """Walk-forward evaluation of the classifier, the structural model and baselines.
 
-    Writes the per-horizon metrics table, the long predictions table and the confusion
-    matrices to ``out_dir`` and returns the metrics table.
+    Writes the per-horizon metrics table (regime metrics for every model, QLIKE and
+    80%-interval coverage for the level forecasters), the long predictions table,
+    the confusion matrices and the bench's comparison table with block-bootstrap
+    intervals (``forecast_comparison.csv``) to ``out_dir``; returns the metrics table.
     """
-    makers: dict[str, Callable[[], Any]] = {"xgboost": lambda: XGBForecaster(spec)}
+    from ml.comparison import compare_forecasts, run_forecasters
+    from ml.scoring import interval_coverage, qlike, realized_variance_forward
+    from ml.structural import StructuralForecaster
+
+    makers: dict[str, Callable[[], Any]] = {
+        "xgboost": lambda: XGBForecaster(spec),
+        StructuralForecaster.name: StructuralForecaster,
+    }
     if baselines:
         from ml.baselines import BASELINES
 
@@ -202,14 +213,31 @@ def evaluate_walk_forward(
         if unknown:
             raise ConfigError("baselines", unknown, f"names from {sorted(BASELINES)}")
         makers.update({b: BASELINES[b] for b in baselines})
-    results: list[WalkForwardResult] = []
-    report = progress or _log_progress
-    for name, make in makers.items():
-        cb = lambda k, n, name=name: report(name, k, n)  # noqa: E731
-        results.append(walk_forward(panel, make, first_origin, refit_every, on_refit=cb))
+    origins, records = run_forecasters(
+        panel, makers, first_origin, refit_every, progress or _log_progress
+    )
+    rv = realized_variance_forward(panel.returns, len(panel.horizons))[origins]
+    results, tables = [], []
+    for name, rec in records.items():
+        res = WalkForwardResult(
+            name=name, origins=origins, proba=rec.proba, labels=panel.labels[origins],
+            days=panel.days[origins],
+        )  # fmt: skip
+        table = res.metrics()
+        if rec.level is not None:
+            lv, ok = rec.level, np.isfinite(rv)
+            table["qlike"] = [qlike(rv[ok[:, h - 1], h - 1], lv[ok[:, h - 1], h - 1, 3])
+                              for h in table["horizon"]]  # fmt: skip
+            table["coverage_80"] = [
+                interval_coverage(np.sqrt(rv[ok[:, h - 1], h - 1]),
+                                  lv[ok[:, h - 1], h - 1, 1], lv[ok[:, h - 1], h - 1, 2])
+                for h in table["horizon"]
+            ]  # fmt: skip
+        results.append(res)
+        tables.append(table)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = pd.concat([r.metrics() for r in results], ignore_index=True)
+    metrics = pd.concat(tables, ignore_index=True)
     atomic_write_bytes(out / EVAL_METRICS_FILE, metrics.to_csv(index=False).encode())
     preds = pd.concat([r.to_frame().assign(model=r.name) for r in results])
     atomic_write_bytes(out / EVAL_PREDICTIONS_FILE, preds.to_csv(index=False).encode())
@@ -218,6 +246,10 @@ def evaluate_walk_forward(
         for r in results
     }
     atomic_write_bytes(out / EVAL_CONFUSION_FILE, json.dumps(confusions).encode())
+    comparison = compare_forecasts(
+        panel, origins, records, n_boot=n_boot, reference=StructuralForecaster.name
+    )
+    atomic_write_bytes(out / EVAL_COMPARISON_FILE, comparison.to_csv(index=False).encode())
     return metrics
 
 

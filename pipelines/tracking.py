@@ -111,13 +111,18 @@ def log_evaluation(
 
     mlflow.set_tracking_uri(tracking_uri)
     flat: dict[str, float] = {}
+    names = [m for m in ("macro_f1", "balanced_accuracy", "log_loss", "brier", "qlike",
+                         "coverage_80") if m in metrics.columns]  # fmt: skip
     for row in metrics.itertuples(index=False):
-        for m in ("macro_f1", "balanced_accuracy", "log_loss", "brier"):
-            flat[f"wf_{row.model}_h{int(row.horizon):02d}_{m}"] = float(getattr(row, m))
-    means = metrics.groupby("model")[["macro_f1", "balanced_accuracy", "log_loss", "brier"]].mean()
+        for m in names:
+            value = float(getattr(row, m))
+            if value == value:  # level metrics are NaN for classifiers
+                flat[f"wf_{row.model}_h{int(row.horizon):02d}_{m}"] = value
+    means = metrics.groupby("model")[names].mean()
     for model, vals in means.iterrows():
         for m, v in vals.items():
-            flat[f"wf_{model}_mean_{m}"] = float(v)
+            if v == v:
+                flat[f"wf_{model}_mean_{m}"] = float(v)
     client = mlflow.MlflowClient()
     items = list(flat.items())
     for start in range(0, len(items), 900):

@@ -1,0 +1,164 @@
+"""From a forecast of future variance to V30 regime probabilities and volatility levels.
+
+Pure functions shared by the walk-forward model, the backtest and serving. The
+forecast of the h future daily log returns r_{t+1..t+h} of origin t is a location
+``mu`` and a residual distribution (quantiles ``resid``) of
+
+    Y = log(365 / h * S),   S = sum_{i=1..h} r_{t+i}^2      (annualised log variance)
+
+so S = h / 365 * exp(mu + e), e drawn from the residual distribution.
+
+V30 on day t+h decomposes exactly into the known part of its window and S:
+
+    V30(t+h)^2 * 29 / 365 = (K2 + S) - (K1 + F) ^ 2 / 30
+
+with K1, K2 the sum and sum of squares of the 30 - h returns r_{t+h-29..t} known at t
+and F = sum of the future returns. Writing F = u sqrt(S), u is the "direction" of the
+future path: for spherically symmetric returns (any common volatility scale) it is
+independent of S with u^2 / h ~ Beta(1/2, (h-1)/2) and a random sign (u = +-1 for
+h = 1). Given u, V30 <= c is a quadratic inequality in y = sqrt(S), so
+P(V30 <= c) = E_u[F_S(y2^2) - F_S(y1^2)] with the roots y1 <= y2 (clipped at 0); the
+expectation over u uses fixed quantile nodes. No simulation: the result is smooth and
+monotone in c, so any thresholds can be applied at prediction time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+from scipy.stats import beta as beta_dist
+
+from ml._typing import FloatArray
+from ml.labels import ANNUALIZATION, V30_WINDOW, check_thresholds
+
+__all__ = [
+    "LEVEL_QUANTILES",
+    "N_DIRECTION_NODES",
+    "direction_nodes",
+    "level_forecast",
+    "regime_probabilities",
+    "residual_cdf",
+    "residual_table",
+    "v30_cdf",
+]
+
+LEVEL_QUANTILES = (0.10, 0.90)
+"""Quantiles of the 80% interval of the level forecast."""
+N_DIRECTION_NODES = 8
+"""Beta quantile nodes of u^2 / h (each used with both signs)."""
+_PROB_FLOOR = 1e-4
+
+
+def direction_nodes(h: int, n: int = N_DIRECTION_NODES) -> FloatArray:
+    """Nodes u (equal weights) of the direction F / sqrt(S) of h future returns.
+
+    Returns:
+        Array of 2 n values (+-sqrt(h B_k), B_k the Beta(1/2, (h-1)/2) quantiles at
+        (k - 0.5) / n); for h = 1 the two values +-1.
+    """
+    if h == 1:
+        return np.array([-1.0, 1.0])
+    b = beta_dist.ppf((np.arange(n) + 0.5) / n, 0.5, (h - 1) / 2.0)
+    u = np.sqrt(h * b)
+    return np.concatenate([-u, u])
+
+
+def residual_table(resid: FloatArray, size: int = 512) -> tuple[FloatArray, FloatArray]:
+    """Kernel-smoothed CDF of the residual sample on a grid: (grid, cdf).
+
+    Notes:
+        F(x) = mean_j Phi((x - e_j) / b), Gaussian kernel, bandwidth
+        b = 0.9 min(sd, IQR / 1.34) m^(-1/5) (Silverman), m = len(resid).
+    """
+    e = np.sort(np.asarray(resid, dtype="float64"))
+    iqr = float(np.subtract(*np.quantile(e, [0.75, 0.25])))
+    bw = 0.9 * max(min(float(e.std()), iqr / 1.34), 1e-3) * len(e) ** (-0.2)
+    grid = np.linspace(e[0] - 5 * bw, e[-1] + 5 * bw, size)
+    cdf = ndtr((grid[:, None] - e[None, :]) / bw).mean(axis=1)
+    return grid, np.asarray(cdf, dtype="float64")
+
+
+def residual_cdf(x: FloatArray, resid: FloatArray) -> FloatArray:
+    """Kernel-smoothed residual CDF (see :func:`residual_table`) at ``x``."""
+    grid, cdf = residual_table(resid)
+    return np.asarray(np.interp(x, grid, cdf, left=0.0, right=1.0), dtype="float64")
+
+
+def v30_cdf(
+    c: float, known_sum: FloatArray, known_ss: FloatArray, h: int, mu: FloatArray,
+    resid: FloatArray | tuple[FloatArray, FloatArray],
+) -> FloatArray:  # fmt: skip
+    """P(V30(t+h) <= c) for origins sharing horizon ``h``.
+
+    Args:
+        c: Annualised volatility level (0.40 = 40%).
+        known_sum: K1, sum of the known returns of V30(t+h)'s window, shape (n,).
+        known_ss: K2, their sum of squares, shape (n,).
+        h: Horizon in days (1..30).
+        mu: Location of Y = log(365/h S), shape (n,).
+        resid: Residual sample (or quantiles) of Y for this horizon, or its
+            :func:`residual_table`.
+
+    Returns:
+        Probabilities, shape (n,).
+    """
+    grid, table = resid if isinstance(resid, tuple) else residual_table(resid)
+    k1 = np.asarray(known_sum, dtype="float64")[:, None]
+    k2 = np.asarray(known_ss, dtype="float64")[:, None]
+    m = np.asarray(mu, dtype="float64")[:, None]
+    u = direction_nodes(h)[None, :]
+    a = 1.0 - u**2 / V30_WINDOW
+    b = -2.0 * k1 * u / V30_WINDOW
+    const = k2 - k1**2 / V30_WINDOW - c**2 * (V30_WINDOW - 1) / ANNUALIZATION
+    disc = b**2 - 4.0 * a * const
+    root = np.sqrt(np.maximum(disc, 0.0))
+    y1 = np.maximum((-b - root) / (2.0 * a), 0.0)
+    y2 = np.maximum((-b + root) / (2.0 * a), 0.0)
+
+    def cdf_s(y: FloatArray) -> FloatArray:
+        s = y**2 * ANNUALIZATION / h
+        z = np.log(np.where(s > 0, s, 1.0)) - m
+        return np.where(s > 0, np.interp(z, grid, table, left=0.0, right=1.0), 0.0)
+
+    p = np.where(disc > 0, cdf_s(y2) - cdf_s(y1), 0.0)
+    return np.asarray(np.clip(p.mean(axis=1), 0.0, 1.0), dtype="float64")
+
+
+def regime_probabilities(
+    known_sum: FloatArray, known_ss: FloatArray, h: int, mu: FloatArray,
+    resid: FloatArray, thresholds: tuple[float, float] | list[float],
+) -> FloatArray:  # fmt: skip
+    """Low/Normal/High probabilities of V30(t+h) for any thresholds: (n, 3).
+
+    Probabilities are floored at 1e-4 and renormalised (so log loss stays finite);
+    they sum to 1 and P(low) rises, P(high) falls as the thresholds rise.
+
+    Raises:
+        DataValidationError: Thresholds not 0 < low < high.
+    """
+    low, high = check_thresholds(thresholds)
+    table = residual_table(resid)
+    f_low = v30_cdf(low, known_sum, known_ss, h, mu, table)
+    f_high = np.maximum(v30_cdf(high, known_sum, known_ss, h, mu, table), f_low)
+    p = np.stack([f_low, f_high - f_low, 1.0 - f_high], axis=-1)
+    p = np.clip(p, 0.0, 1.0) + _PROB_FLOOR
+    return np.asarray(p / p.sum(axis=-1, keepdims=True), dtype="float64")
+
+
+def level_forecast(mu: FloatArray, resid: FloatArray) -> FloatArray:
+    """Annualised realised volatility over (t, t+h]: (n, 4).
+
+    Columns: expected volatility E[sqrt(365/h S)], the 10% and 90% quantiles, and
+    the expected annualised variance E[365/h S] (the forecast scored by QLIKE).
+
+    Notes:
+        vol = exp((mu + e) / 2); moments and quantiles over the residual sample.
+    """
+    m = np.asarray(mu, dtype="float64")[:, None]
+    e = np.asarray(resid, dtype="float64")
+    q = np.quantile(e, LEVEL_QUANTILES)
+    return np.column_stack(
+        [np.exp(m[:, 0] / 2) * np.mean(np.exp(e / 2)),
+         np.exp((m[:, 0] + q[0]) / 2), np.exp((m[:, 0] + q[1]) / 2),
+         np.exp(m[:, 0]) * np.mean(np.exp(e))],
+    )  # fmt: skip

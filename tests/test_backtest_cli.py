@@ -1,0 +1,117 @@
+"""``bvp backtest``: columns, realised values, and no change to shared origins when
+candles are appended (the acceptance check, on a short slice for speed)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bvp.cli import main
+from ml.backtest import BACKTEST_COLUMNS
+from ml.data import bundled_path
+
+pytestmark = pytest.mark.slow
+
+N_DAYS = 520
+DROP = 200
+START = "2018-11-01"
+
+
+def _slice(src: Path, dst: Path, last_day: str) -> None:
+    """Copy the header and every row opening before ``last_day`` + 1 day (ISO prefix)."""
+    with gzip.open(src, "rt") as fh:
+        lines = fh.readlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln[:10] <= last_day]
+    dst.write_text("".join(keep))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tmp = tmp_path_factory.mktemp("backtest")
+    days = pd.date_range("2018-01-01", periods=N_DAYS, freq="D")
+    out = []
+    for tag, last in (("full", days[-1]), ("short", days[-1 - DROP])):
+        d, h = tmp / f"{tag}_1d.csv", tmp / f"{tag}_4h.csv"
+        _slice(bundled_path("1d"), d, str(last.date()))
+        _slice(bundled_path("4h"), h, str(last.date()))
+        csv = tmp / f"{tag}.csv"
+        res = CliRunner().invoke(
+            main,
+            [
+                "backtest",
+                "--data",
+                str(d),
+                "--data-4h",
+                str(h),
+                "--start",
+                START,
+                "--out",
+                str(csv),
+            ],  # fmt: skip
+        )
+        assert res.exit_code == 0, res.output
+        out.append(pd.read_csv(csv))
+    return out[0], out[1]
+
+
+def test_columns_and_probabilities(runs: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    full, _ = runs
+    assert list(full.columns) == list(BACKTEST_COLUMNS)
+    assert full["horizon"].between(1, 30).all()
+    p = full[["p_low", "p_normal", "p_high"]].to_numpy()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    assert (full["vol_lo"] < full["vol_forecast"]).all() and (
+        full["vol_forecast"] < full["vol_hi"]
+    ).all()
+    known = full["realized_regime"].notna()
+    assert (
+        known.any() and (~known).any()
+    )  # realised values where known, blank after the end
+    assert full.loc[known, "realized_vol"].gt(0).all()
+
+
+def test_appending_candles_leaves_shared_origins_identical(
+    runs: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    full, short = runs
+    cols = [
+        "origin_date",
+        "horizon",
+        "p_low",
+        "p_normal",
+        "p_high",
+        "vol_forecast",
+        "vol_lo",
+        "vol_hi",
+    ]
+    shared = short[cols].merge(
+        full[cols], on=["origin_date", "horizon"], suffixes=("_s", "_f")
+    )
+    assert len(shared) == len(short) > 0
+    for c in cols[2:]:
+        np.testing.assert_array_equal(shared[f"{c}_s"], shared[f"{c}_f"], err_msg=c)
+
+
+def test_bad_thresholds_name_the_option(tmp_path: Path) -> None:
+    d = tmp_path / "d.csv"
+    _slice(bundled_path("1d"), d, "2018-06-30")
+    res = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            "--data",
+            str(d),
+            "--start",
+            "2018-05-01",
+            "--out",
+            str(tmp_path / "o.csv"),
+            "--thresholds",
+            "0.7,0.4",
+        ],  # fmt: skip
+    )
+    assert res.exit_code != 0 and "thresholds" in res.output
