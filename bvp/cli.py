@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "ui": "serve:ui",
     "up": "stack:up",
     "deploy": "deploy",
+    "model": "model",
+    "replay": "replay:replay",
 }
 
 

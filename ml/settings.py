@@ -9,12 +9,14 @@ transformer and Gradio on 127.0.0.1.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml._typing import GapPolicy
 from ml.labels import DEFAULT_THRESHOLDS, V30_WINDOW
+from ml.monitoring import DecisionRule, GateTest
 
 __all__ = [
     "AwsSettings",
@@ -227,13 +229,57 @@ class AwsSettings(BaseModel):
     the local booster's in the smoke test."""
 
 
+DeployTarget = Literal["none", "kserve", "sagemaker"]
+NewDataSource = Literal["none", "binance", "kaggle"]
+
+
 class MonitoringSettings(BaseModel):
     experiment: str = "volatility_monitoring"
     """Experiment for monitoring runs."""
     window_days: int = 180
     """Recent window compared with the training reference."""
-    drift_share: float = 0.5
+    drift_share: float = Field(default=0.5, gt=0, le=1)
     """Share of drifted features that counts as drift."""
+    drift_threshold: float = Field(default=0.1, gt=0)
+    """Normalised Wasserstein distance at which one feature counts as drifted
+    (Evidently's default for references above 1000 rows)."""
+    min_rows: int = Field(default=30, ge=1)
+    """Fewest finite values per window for a feature to be tested; smaller current
+    windows give no drift verdict (reported, not an error)."""
+    rule: DecisionRule = "drift_and_degradation"
+    """Retrain rule (see ``ml.monitoring.decide``): drift_and_degradation, degradation,
+    drift, seed (the seed's metric floors), always, never."""
+    min_skill: float = 0.0
+    """Skill over climatology (1 - log loss / climatology log loss) on matured labels
+    below which the champion counts as degraded."""
+    severe_skill: float = -0.25
+    """Skill below which the champion is retrained even without drift."""
+    min_label_days: int = Field(default=30, ge=1)
+    """Fewest origin days with matured labels for a performance verdict."""
+    gate_days: int = Field(default=91, ge=14)
+    """Gate window: the challenger is fitted on labels known before it and compared
+    with the champion on its origins (13 weeks)."""
+    gate_test: GateTest = "dm_hac"
+    """Paired test of the gate: dm_hac (Diebold-Mariano, HAC variance) or
+    block_wilcoxon (signed-rank on weekly block means)."""
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    """One-sided significance level of the gate."""
+    challenger_alias: str = "challenger"
+    """Alias of the latest retrained version."""
+    previous_alias: str = "previous"
+    """Alias of the champion before the last promotion (rollback target)."""
+    deploy_target: DeployTarget = "none"
+    """Where a promotion is deployed: none (local MLServer reloads the alias), kserve,
+    sagemaker."""
+    new_data_source: NewDataSource = "none"
+    """Source polled for new candles before retraining: none (use the configured
+    files), binance or kaggle (updates the local store)."""
+    cron: str = "0 3 * * 1"
+    """Five-field cron of the recurring monitoring run (Mondays 03:00)."""
+    replay_n_estimators: int = Field(default=100, ge=1)
+    """Boosting rounds of the models fitted by ``bvp replay`` (speed over accuracy)."""
+    replay_stride: int = Field(default=3, ge=1)
+    """``bvp replay`` keeps every stride-th origin and horizon of the training rows."""
 
 
 class Settings(BaseSettings):

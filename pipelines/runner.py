@@ -13,7 +13,10 @@ from ml.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMPILED_DIR", "PIPELINES", "compile_pipeline", "pipeline_arguments", "run_local", "run_on_host"]
+__all__ = [
+    "COMPILED_DIR", "PIPELINES", "compile_pipeline", "monitoring_arguments",
+    "pipeline_arguments", "run_local", "run_on_host",
+]
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
 
@@ -50,16 +53,55 @@ def compile_pipeline(name: str, out_dir: Path = COMPILED_DIR) -> Path:
     return path
 
 
-def pipeline_arguments(settings: Settings, name: str, **overrides: Any) -> dict[str, Any]:
-    """Pipeline parameters from settings, with explicit overrides on top."""
-    if name != "training":
-        return {"tracking_uri": settings.tracking_uri, **overrides}
-    t, d = settings.train, settings.data
-    spec = {
+def _spec(settings: Settings) -> dict[str, Any]:
+    t = settings.train
+    return {
         k: getattr(t, k)
         for k in ("n_estimators", "max_depth", "learning_rate", "subsample",
                   "colsample_bytree", "min_child_weight", "seed", "n_jobs")
     }  # fmt: skip
+
+
+def monitoring_arguments(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Parameters of the ``monitoring`` pipeline from settings (``monitoring`` group)."""
+    m, d = settings.monitoring, settings.data
+    args: dict[str, Any] = {
+        "tracking_uri": settings.tracking_uri,
+        "artifact_root": settings.artifact_root,
+        "experiment": settings.mlflow.experiment,
+        "monitoring_experiment": m.experiment,
+        "model_name": settings.mlflow.model_name,
+        "champion_alias": settings.mlflow.champion_alias,
+        "challenger_alias": m.challenger_alias,
+        "previous_alias": m.previous_alias,
+        "thresholds": ",".join(str(x) for x in settings.target.thresholds),
+        "spec_json": json.dumps(_spec(settings), sort_keys=True),
+        "monitor_settings_json": json.dumps(
+            {k: getattr(m, k) for k in ("window_days", "drift_threshold", "drift_share", "min_rows")}
+        ),
+        "decide_settings_json": json.dumps(
+            {k: getattr(m, k) for k in ("rule", "min_skill", "severe_skill", "min_label_days")}
+        ),
+        "gate_days": m.gate_days,
+        "gate_test": m.gate_test,
+        "alpha": m.alpha,
+        "new_data_source": m.new_data_source,
+        "deploy_target": m.deploy_target,
+    }
+    if d.daily_path is not None:
+        args.update(source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or ""))
+    args.update(overrides)
+    return args
+
+
+def pipeline_arguments(settings: Settings, name: str, **overrides: Any) -> dict[str, Any]:
+    """Pipeline parameters from settings, with explicit overrides on top."""
+    if name == "monitoring":
+        return monitoring_arguments(settings, **overrides)
+    if name != "training":
+        return {"tracking_uri": settings.tracking_uri, **overrides}
+    t, d = settings.train, settings.data
+    spec = _spec(settings)
     args: dict[str, Any] = {
         "tracking_uri": settings.tracking_uri,
         "artifact_root": settings.artifact_root,

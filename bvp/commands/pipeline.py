@@ -58,3 +58,39 @@ def run(name: str, local: bool, host: str | None, params: tuple[str, ...]) -> No
             click.echo(f"submitted run {run_on_host(name, args, host or '', name)} to {host}")
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@cli.command("schedule")
+@click.option("--cron", default=None, envvar="BVP_MONITORING__CRON", help="Five-field cron (minute hour day-of-month month day-of-week), e.g. '0 3 * * 1'; converted to KFP's six fields.")
+@click.option("--host", required=True, envvar="BVP_KFP_HOST", help="KFP API URL.")
+@click.option("--name", "job_name", default="bvp-monitoring", show_default=True, help="Recurring run name.")
+@click.option("--experiment", default="monitoring", show_default=True, help="KFP experiment of the runs.")
+@click.option("--param", "params", multiple=True, help="Pipeline parameter override KEY=VALUE (repeatable).")
+def schedule(cron: str | None, host: str, job_name: str, experiment: str, params: tuple[str, ...]) -> None:
+    """Create a recurring KFP run of the monitoring pipeline."""
+    from pipelines.runner import COMPILED_DIR, compile_pipeline, pipeline_arguments
+    from pipelines.schedule import create_schedule
+
+    s = Settings()
+    try:
+        overrides = dict(_parse_param(p) for p in params)
+        path = compile_pipeline("monitoring", COMPILED_DIR)
+        client = _kfp_client(host)
+        rid = create_schedule(client, path, cron or s.monitoring.cron,
+                              pipeline_arguments(s, "monitoring", **overrides), experiment, job_name)
+    except BVPError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"recurring run {rid} on {host}: monitoring at cron {cron or s.monitoring.cron!r}")
+
+
+def _kfp_client(host: str):  # noqa: ANN202 - kfp is imported lazily
+    import kfp
+
+    return kfp.Client(host=host)
+
+
+def _parse_param(p: str) -> tuple[str, object]:
+    key, sep, value = p.partition("=")
+    if not sep:
+        raise click.BadParameter(f"{p!r}: expected KEY=VALUE", param_hint="--param")
+    return key, int(value) if value.isdigit() else value
