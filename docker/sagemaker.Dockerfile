@@ -1,27 +1,52 @@
-# SageMaker serving image: the /ping + /invocations adapter over the project's code.
-# Build for SageMaker's architecture from the repo root:
+# syntax=docker/dockerfile:1.7
+# SageMaker serving image: the /ping + /invocations adapter over the project's prediction
+# code (serving/sagemaker_app.py). Build for SageMaker's architecture from the repo root:
 #   docker build --platform linux/amd64 -f docker/sagemaker.Dockerfile \
 #     -t "$ECR_REPO:$(git rev-parse --short HEAD)" .
 # SageMaker runs `docker run IMAGE serve`: the exec-form ENTRYPOINT receives "serve".
-FROM --platform=linux/amd64 python:3.11-slim-bookworm
+# Versions come from uv.lock: `uv export` writes the locked set as constraints, and only the
+# packages this image needs are installed under them (tests/k8s/test_dockerfiles.py resolves
+# the same command into a throwaway venv). The final stage has no compiler, no uv, no pip
+# cache, and runs as uid 10001.
+ARG PYTHON_IMAGE=docker.io/library/python:3.11.14-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    OMP_NUM_THREADS=1
-
-WORKDIR /app
-COPY pyproject.toml README.md ./
+FROM --platform=linux/amd64 ${PYTHON_IMAGE} AS builder
+ARG UV_VERSION=0.13.9
+# EXTRAS: uv.lock extras exported as constraints. PACKAGES: what this image installs.
+ARG EXTRAS="stack"
+ARG PACKAGES="fastapi uvicorn ."
+# OVERRIDES: same as [tool.uv] override-dependencies in pyproject.toml (CPU xgboost without
+# the 470 MB NCCL wheel); constraints alone cannot drop a dependency.
+ARG OVERRIDES="nvidia-nccl-cu12; sys_platform == 'never'"
+ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_NO_CACHE=1
+RUN pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
+WORKDIR /src
+COPY pyproject.toml uv.lock README.md ./
+RUN uv export --frozen --no-dev --no-emit-project --no-hashes \
+        $(for e in ${EXTRAS}; do printf -- "--extra %s " "$e"; done) \
+        -o /tmp/constraints.txt \
+ && printf '%s\n' "${OVERRIDES}" > /tmp/overrides.txt \
+ && uv venv /opt/venv --python /usr/local/bin/python3.11
 COPY ml ml
-COPY serving serving
 COPY pipelines pipelines
+COPY serving serving
 COPY ui ui
 COPY bvp bvp
-# The core dependencies from pyproject plus the ASGI stack; versions match uv.lock.
-RUN pip install --no-cache-dir . "fastapi==0.115.14" "uvicorn==0.55.0" \
-    && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin bvp
+RUN VIRTUAL_ENV=/opt/venv uv pip install \
+        --constraint /tmp/constraints.txt --override /tmp/overrides.txt ${PACKAGES}
 
-USER 10001
+FROM --platform=linux/amd64 ${PYTHON_IMAGE}
+RUN groupadd --gid 10001 bvp \
+ && useradd --uid 10001 --gid 10001 --home-dir /home/bvp --create-home --shell /usr/sbin/nologin bvp
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    OMP_NUM_THREADS=1 \
+    HOME=/home/bvp \
+    BVP_HOME=/tmp/bvp
+WORKDIR /home/bvp
+USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "serving.sagemaker_app"]
 CMD ["serve"]

@@ -26,6 +26,7 @@ ENTRYPOINTS = {
     "transformer": (["kserve", "ml.settings"], "serving.transformer"),
     "ui": (["gradio", "ml.settings"], "ui"),
     "pipeline": (["kfp", "mlflow", "psycopg2", "boto3", "pipelines"], "bvp"),
+    "sagemaker": (["fastapi", "uvicorn", "xgboost", "serving.sagemaker_app"], "serving.sagemaker_app"),
 }
 
 
