@@ -3,10 +3,11 @@
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from ml.settings import Settings  # noqa: E402
 from ui.client import V2ForecastClient, load_candles  # noqa: E402
-from ui.app import build_app  # noqa: E402
+from ui.app import build_app, launch_options  # noqa: E402
 
 
 def main() -> None:
@@ -17,13 +18,7 @@ def main() -> None:
     configure_logging(settings)
     candles = load_candles(settings)
     app = build_app(settings, V2ForecastClient(settings, candles), candles)
-    app.queue(default_concurrency_limit=4).launch(
-        server_name=settings.ui.host,
-        server_port=settings.ui.port,
-        root_path=settings.ui.root_path or None,
-        show_error=False,
-        quiet=True,
-    )
+    app.queue(default_concurrency_limit=4).launch(**launch_options(settings))
 
 
 if __name__ == "__main__":
