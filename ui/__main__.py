@@ -6,8 +6,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from ml.settings import Settings  # noqa: E402
-from ui.client import V2ForecastClient, load_candles  # noqa: E402
 from ui.app import build_app, launch_options  # noqa: E402
+from ui.client import V2ForecastClient, load_candles  # noqa: E402
 
 
 def main() -> None:

@@ -14,7 +14,12 @@ import gradio as gr
 import httpx
 import pandas as pd
 
-from ml.errors import BVPError, DataValidationError, InsufficientHistoryError, ModelNotFoundError
+from ml.errors import (
+    BVPError,
+    DataValidationError,
+    InsufficientHistoryError,
+    ModelNotFoundError,
+)
 from ml.settings import Settings
 from ui.backtest import (
     reliability_figure,
@@ -42,6 +47,7 @@ __all__ = [
     "ForecastClient",
     "build_app",
     "error_message",
+    "html_table",
     "launch_options",
     "run_backtest",
     "run_forecast",
@@ -50,6 +56,24 @@ __all__ = [
 ]
 
 HORIZONS = list(range(1, 31))
+VIEWS = ("Forecast", "History", "Model", "Monitoring")
+"""The four views. A radio + columns instead of ``gr.Tabs``: switching tabs in Gradio
+6.11-6.15.2 freezes the page (svelte ``effect_update_depth_exceeded``,
+gradio-app/gradio#13285, fixed by #13240 after 6.15.2)."""
+SWITCH_VIEW_JS = """(choice) => {
+  for (const el of document.querySelectorAll('[id^="view-"]')) {
+    el.classList.toggle('bvp-off', el.id !== 'view-' + choice.toLowerCase());
+  }
+  window.dispatchEvent(new Event('resize'));
+  return [];
+}"""
+"""Switch views in the browser only: no server round trip, so a busy queue never delays it."""
+TABLE_CSS = (
+    ".bvp-table {border-collapse: collapse; font-size: 0.85rem; width: 100%}"
+    " .bvp-table th, .bvp-table td {padding: 2px 8px; text-align: right;"
+    " border-bottom: 1px solid var(--border-color-primary)}"
+    " .bvp-off {display: none !important}"
+)
 DEFAULT_MODEL = "xgboost"
 SERVER_DOWN = "Prediction server is down"
 THRESHOLDS_NOTE = (
@@ -68,11 +92,18 @@ class ForecastClient(Protocol):
 
 def error_message(exc: Exception, action: str) -> str:
     """User-facing markdown for a failure while doing ``action`` (no traceback)."""
-    if isinstance(exc, httpx.HTTPError) or (isinstance(exc, BVPError) and exc.status_code == 503):
+    if isinstance(exc, httpx.HTTPError) or (
+        isinstance(exc, BVPError) and exc.status_code == 503
+    ):
         return f"**{SERVER_DOWN}.** {exc}  \nStart it with `bvp up`, or check `BVP_UI__SERVER_URL`."
     if isinstance(exc, InsufficientHistoryError):
         return f"**Not enough data to {action}:** {exc}"
-    if isinstance(exc, DataValidationError) and exc.column in ("asof", "start", "end", "range"):
+    if isinstance(exc, DataValidationError) and exc.column in (
+        "asof",
+        "start",
+        "end",
+        "range",
+    ):
         return f"**Date out of range:** {exc}"
     if isinstance(exc, ModelNotFoundError):
         return f"**No champion model yet:** {exc}"
@@ -100,7 +131,12 @@ def run_forecast(
         fc = client.forecast((asof or "").strip() or None, HORIZONS)
         table = _forecast_table(fc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-        return error_message(exc, "forecast"), None, gr.update(value=None, visible=False), pd.DataFrame()
+        return (
+            error_message(exc, "forecast"),
+            None,
+            gr.update(value=None, visible=False),
+            pd.DataFrame(),
+        )
     top, last = table.iloc[0], table.iloc[-1]
     status = (
         f"**As of {fc.asof.date()}** · model version **{fc.model_version}** · server `{fc.server}` · "
@@ -113,17 +149,27 @@ def run_forecast(
         vol = gr.update(value=vol_level_figure(table, thresholds), visible=True)
         status += f" · V30 in 30 days ≈ {float(last['vol_level']):.0%}"
     else:
-        status += "  \n_This model version forecasts regimes only (no volatility level)._"
-    fig = term_structure_figure(table, f"Regime probabilities of V30, as of {fc.asof.date()}")
+        status += (
+            "  \n_This model version forecasts regimes only (no volatility level)._"
+        )
+    fig = term_structure_figure(
+        table, f"Regime probabilities of V30, as of {fc.asof.date()}"
+    )
     return status, fig, vol, forecast_view(table)
 
 
-def run_history(candles: CandleSource, thresholds: tuple[float, float], days: float) -> Any:
+def run_history(
+    candles: CandleSource, thresholds: tuple[float, float], days: float
+) -> Any:
     """Price and V30 for the last ``days`` days."""
-    return history_figure(history_frame(candles.daily, thresholds, int(days)), thresholds)
+    return history_figure(
+        history_frame(candles.daily, thresholds, int(days)), thresholds
+    )
 
 
-def run_backtest(settings: Settings, model: str, horizon: float, start: str, end: str) -> tuple[str, Any, Any]:
+def run_backtest(
+    settings: Settings, model: str, horizon: float, start: str, end: str
+) -> tuple[str, Any, Any]:
     """(summary markdown, said-vs-happened figure, model dropdown update)."""
     try:
         champ, preds = load_predictions(settings)
@@ -140,7 +186,11 @@ def run_backtest(settings: Settings, model: str, horizon: float, start: str, end
     )
     if s["scored"]:
         text += f", most likely regime right on **{s['hit_rate']:.0%}**, mean probability given to what happened {s['p_happened']:.0%}"
-    return text, said_vs_happened_figure(frame, int(horizon), model), gr.update(choices=models, value=model)
+    return (
+        text,
+        said_vs_happened_figure(frame, int(horizon), model),
+        gr.update(choices=models, value=model),
+    )
 
 
 def run_model(settings: Settings) -> tuple[str, pd.DataFrame, Any]:
@@ -156,7 +206,11 @@ def run_model(settings: Settings) -> tuple[str, pd.DataFrame, Any]:
     fig = None
     try:
         _, preds = load_predictions(settings)
-        name = DEFAULT_MODEL if DEFAULT_MODEL in set(preds["model"]) else str(preds["model"].iloc[0])
+        name = (
+            DEFAULT_MODEL
+            if DEFAULT_MODEL in set(preds["model"])
+            else str(preds["model"].iloc[0])
+        )
         fig = reliability_figure(reliability_table(preds, name), name)
     except Exception as exc:  # noqa: BLE001
         text += f"\n\n{error_message(exc, 'draw the reliability diagram')}"
@@ -174,9 +228,29 @@ def run_monitoring(settings: Settings) -> tuple[str, pd.DataFrame, Any, Any]:
     if view.report_url:
         text += f"\n\n[Open the run's artifacts in MLflow]({view.report_url})"
     if replay is None:
-        text += f"\n\n_No replay plot yet (`{settings.home / 'reports' / 'replay.png'}`)._"
+        text += (
+            f"\n\n_No replay plot yet (`{settings.home / 'reports' / 'replay.png'}`)._"
+        )
     report = str(view.report) if view.report else None
     return text, view.metrics, report, str(replay) if replay else None
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """A read-only HTML table.
+
+    Gradio 6.11+ ``gr.Dataframe`` freezes the page when it sits in a ``gr.Tab`` and is
+    updated (gradio-app/gradio#13448; seen here as an endless "measuring" loop after a
+    tab switch), so tables are rendered as plain HTML.
+    """
+    if frame.empty:
+        return ""
+    return frame.to_html(
+        index=False,
+        border=0,
+        classes="bvp-table",
+        na_rep="",
+        float_format=lambda v: f"{v:.3f}",
+    )
 
 
 def launch_options(settings: Settings) -> dict[str, Any]:
@@ -189,10 +263,13 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "show_error": False,
         "quiet": True,
         "theme": gr.themes.Soft(),
+        "css": TABLE_CSS,
     }
 
 
-def build_app(settings: Settings, client: ForecastClient, candles: CandleSource) -> gr.Blocks:
+def build_app(
+    settings: Settings, client: ForecastClient, candles: CandleSource
+) -> gr.Blocks:
     """Assemble the UI (events are named API endpoints only where useful to scripts)."""
     days = candles.daily["open_time"].dt.normalize()
     first, latest = str(days.min().date()), str(days.max().date())
@@ -203,46 +280,104 @@ def build_app(settings: Settings, client: ForecastClient, candles: CandleSource)
             "# BTC Volatility Predictor\nRegime of 30-day volatility (V30) for each of the "
             f"next 30 days: Low ≤ {thresholds[0]:.0%} < Normal ≤ {thresholds[1]:.0%} < High."
         )
-        with gr.Tabs():
-            with gr.Tab("Forecast", id="forecast"):
+        nav = gr.Radio(
+            list(VIEWS),
+            value=VIEWS[0],
+            show_label=False,
+            container=False,
+            elem_id="nav",
+        )
+        with gr.Column(elem_id="view-forecast", elem_classes=["bvp-view"]):
+            with gr.Row():
+                asof = gr.Textbox(
+                    value=latest,
+                    label=f"As-of date (YYYY-MM-DD, data {first} .. {latest})",
+                    elem_id="asof",
+                    scale=3,
+                )
+                go = gr.Button(
+                    "Forecast", variant="primary", elem_id="run-forecast", scale=1
+                )
+            with gr.Accordion("Regime thresholds", open=False):
                 with gr.Row():
-                    asof = gr.Textbox(value=latest, label=f"As-of date (YYYY-MM-DD, data {first} .. {latest})", elem_id="asof", scale=3)
-                    go = gr.Button("Forecast", variant="primary", elem_id="run-forecast", scale=1)
-                with gr.Accordion("Regime thresholds", open=False):
-                    with gr.Row():
-                        gr.Slider(0.05, 2.0, value=thresholds[0], step=0.01, label="Low ≤", interactive=False)
-                        gr.Slider(0.05, 2.0, value=thresholds[1], step=0.01, label="High >", interactive=False)
-                    gr.Markdown(THRESHOLDS_NOTE, elem_id="thresholds-note")
-                status = gr.Markdown(elem_id="forecast-status")
-                plot = gr.Plot(label="Term structure", elem_id="term-structure")
-                vol = gr.Plot(label="Volatility level", elem_id="vol-level", visible=False)
-                table = gr.Dataframe(label="Forecast by horizon", elem_id="forecast-table", interactive=False, max_height=900)
-            with gr.Tab("History", id="history"):
-                span = gr.Slider(90, len(candles.daily), value=720, step=30, label="Days shown")
-                hist = gr.Plot(elem_id="history-plot")
-                gr.Markdown("### What the model said then vs what happened (walk-forward backtest)")
-                with gr.Row():
-                    bt_model = gr.Dropdown([DEFAULT_MODEL], value=DEFAULT_MODEL, label="Model", elem_id="bt-model")
-                    bt_h = gr.Slider(1, 30, value=7, step=1, label="Horizon (days before)", elem_id="bt-horizon")
-                    bt_start = gr.Textbox(label="From target day (empty: first)", elem_id="bt-start")
-                    bt_end = gr.Textbox(label="To target day (empty: last)", elem_id="bt-end")
-                    bt_go = gr.Button("Compare", elem_id="bt-run")
-                bt_text = gr.Markdown(elem_id="bt-summary")
-                bt_plot = gr.Plot(elem_id="bt-plot")
-            with gr.Tab("Model", id="model"):
-                info = gr.Markdown(elem_id="model-info")
-                metrics = gr.Dataframe(label="Walk-forward metrics (model vs baselines)", interactive=False, elem_id="wf-table")
-                rel = gr.Plot(label="Reliability diagram", elem_id="reliability")
-                refresh = gr.Button("Refresh", elem_id="model-refresh")
-            with gr.Tab("Monitoring", id="monitoring"):
-                mon_text = gr.Markdown(elem_id="monitoring-summary")
-                mon_metrics = gr.Dataframe(label="Latest drift / performance metrics", interactive=False, elem_id="monitoring-metrics")
-                mon_report = gr.File(label="Evidently HTML report", interactive=False, elem_id="monitoring-report")
-                mon_replay = gr.Image(label="Replay", type="filepath", interactive=False, elem_id="replay-plot")
-                mon_refresh = gr.Button("Refresh", elem_id="monitoring-refresh")
+                    gr.Slider(
+                        0.05,
+                        2.0,
+                        value=thresholds[0],
+                        step=0.01,
+                        label="Low ≤",
+                        interactive=False,
+                    )
+                    gr.Slider(
+                        0.05,
+                        2.0,
+                        value=thresholds[1],
+                        step=0.01,
+                        label="High >",
+                        interactive=False,
+                    )
+                gr.Markdown(THRESHOLDS_NOTE, elem_id="thresholds-note")
+            status = gr.Markdown(elem_id="forecast-status")
+            plot = gr.Plot(label="Term structure", elem_id="term-structure")
+            vol = gr.Plot(label="Volatility level", elem_id="vol-level", visible=False)
+            table = gr.HTML(label="Forecast by horizon", elem_id="forecast-table")
+        with gr.Column(elem_id="view-history", elem_classes=["bvp-view", "bvp-off"]):
+            span = gr.Slider(
+                90, len(candles.daily), value=720, step=30, label="Days shown"
+            )
+            hist = gr.Plot(elem_id="history-plot")
+            gr.Markdown(
+                "### What the model said then vs what happened (walk-forward backtest)"
+            )
+            with gr.Row():
+                bt_model = gr.Dropdown(
+                    [DEFAULT_MODEL],
+                    value=DEFAULT_MODEL,
+                    label="Model",
+                    elem_id="bt-model",
+                )
+                bt_h = gr.Slider(
+                    1,
+                    30,
+                    value=7,
+                    step=1,
+                    label="Horizon (days before)",
+                    elem_id="bt-horizon",
+                )
+                bt_start = gr.Textbox(
+                    label="From target day (empty: first)", elem_id="bt-start"
+                )
+                bt_end = gr.Textbox(
+                    label="To target day (empty: last)", elem_id="bt-end"
+                )
+                bt_go = gr.Button("Compare", elem_id="bt-run")
+            bt_text = gr.Markdown(elem_id="bt-summary")
+            bt_plot = gr.Plot(elem_id="bt-plot")
+        with gr.Column(elem_id="view-model", elem_classes=["bvp-view", "bvp-off"]):
+            info = gr.Markdown(elem_id="model-info")
+            gr.Markdown("#### Walk-forward metrics (model vs baselines)")
+            metrics = gr.HTML(elem_id="wf-table")
+            rel = gr.Plot(label="Reliability diagram", elem_id="reliability")
+            refresh = gr.Button("Refresh", elem_id="model-refresh")
+        with gr.Column(elem_id="view-monitoring", elem_classes=["bvp-view", "bvp-off"]):
+            mon_text = gr.Markdown(elem_id="monitoring-summary")
+            mon_metrics = gr.HTML(elem_id="monitoring-metrics")
+            mon_report = gr.File(
+                label="Evidently HTML report",
+                interactive=False,
+                elem_id="monitoring-report",
+            )
+            mon_replay = gr.Image(
+                label="Replay",
+                type="filepath",
+                interactive=False,
+                elem_id="replay-plot",
+            )
+            mon_refresh = gr.Button("Refresh", elem_id="monitoring-refresh")
 
-        def forecast_cb(a: str) -> tuple[str, Any, Any, pd.DataFrame]:
-            return run_forecast(client, a, thresholds)
+        def forecast_cb(a: str) -> tuple[str, Any, Any, str]:
+            text, fig, vol_update, frame = run_forecast(client, a, thresholds)
+            return text, fig, vol_update, html_table(frame)
 
         def history_cb(d: float) -> Any:
             return run_history(candles, thresholds, d)
@@ -250,24 +385,43 @@ def build_app(settings: Settings, client: ForecastClient, candles: CandleSource)
         def backtest_cb(m: str, h: float, s: str, e: str) -> tuple[str, Any, Any]:
             return run_backtest(settings, m, h, s, e)
 
-        def model_cb() -> tuple[str, pd.DataFrame, Any]:
-            return run_model(settings)
+        def model_cb() -> tuple[str, str, Any]:
+            text, frame, fig = run_model(settings)
+            return text, html_table(frame), fig
 
-        def monitoring_cb() -> tuple[str, pd.DataFrame, Any, Any]:
-            return run_monitoring(settings)
+        def monitoring_cb() -> tuple[str, str, Any, Any]:
+            text, frame, report, replay = run_monitoring(settings)
+            return text, html_table(frame), report, replay
 
+        nav.change(
+            None,
+            inputs=nav,
+            js=SWITCH_VIEW_JS,
+            api_visibility="private",
+            show_progress="hidden",
+        )
         f_io = {"inputs": asof, "outputs": [status, plot, vol, table]}
         go.click(forecast_cb, **f_io, api_name="forecast", show_progress="full")
         asof.submit(forecast_cb, **f_io, **private)
         app.load(forecast_cb, **f_io, **private)
         span.release(history_cb, inputs=span, outputs=hist, api_name="history")
         app.load(history_cb, inputs=span, outputs=hist, **private)
-        b_io = {"inputs": [bt_model, bt_h, bt_start, bt_end], "outputs": [bt_text, bt_plot, bt_model]}
+        b_io = {
+            "inputs": [bt_model, bt_h, bt_start, bt_end],
+            "outputs": [bt_text, bt_plot, bt_model],
+        }
         bt_go.click(backtest_cb, **b_io, api_name="backtest", show_progress="full")
         app.load(backtest_cb, **b_io, **private)
-        refresh.click(model_cb, outputs=[info, metrics, rel], api_name="model_info", show_progress="full")
+        refresh.click(
+            model_cb,
+            outputs=[info, metrics, rel],
+            api_name="model_info",
+            show_progress="full",
+        )
         app.load(model_cb, outputs=[info, metrics, rel], **private)
         mon_io = {"outputs": [mon_text, mon_metrics, mon_report, mon_replay]}
-        mon_refresh.click(monitoring_cb, **mon_io, api_name="monitoring", show_progress="full")
+        mon_refresh.click(
+            monitoring_cb, **mon_io, api_name="monitoring", show_progress="full"
+        )
         app.load(monitoring_cb, **mon_io, **private)
     return app

@@ -41,7 +41,9 @@ def normalize_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in PREDICTION_COLUMNS if c not in frame]
     if missing:
         raise DataValidationError(
-            "walk_forward_predictions.csv", missing, f"expected columns {list(PREDICTION_COLUMNS)}"
+            "walk_forward_predictions.csv",
+            missing,
+            f"expected columns {list(PREDICTION_COLUMNS)}",
         )
     out = frame.loc[:, list(PREDICTION_COLUMNS)].copy()
     out[ORIGIN] = pd.to_datetime(out[ORIGIN]).dt.normalize()
@@ -54,7 +56,9 @@ def normalize_predictions(frame: pd.DataFrame) -> pd.DataFrame:
 def _model_rows(preds: pd.DataFrame, model: str) -> pd.DataFrame:
     rows = preds[preds[MODEL] == model]
     if rows.empty:
-        raise DataValidationError("model", model, f"expected one of {sorted(preds[MODEL].unique())}")
+        raise DataValidationError(
+            "model", model, f"expected one of {sorted(preds[MODEL].unique())}"
+        )
     return rows
 
 
@@ -81,18 +85,24 @@ def said_vs_happened(
     rows = _model_rows(preds, model)
     hs = sorted(rows[HORIZON].unique())
     if horizon not in hs:
-        raise DataValidationError("horizon", horizon, f"expected an integer in {hs[0]}..{hs[-1]}")
+        raise DataValidationError(
+            "horizon", horizon, f"expected an integer in {hs[0]}..{hs[-1]}"
+        )
     rows = rows[rows[HORIZON] == horizon].copy()
     rows["target_date"] = rows[ORIGIN] + pd.to_timedelta(horizon, unit="D")
     first, last = rows["target_date"].min(), rows["target_date"].max()
-    lo, hi = (_day(v, f, name) for v, f, name in ((start, first, "start"), (end, last, "end")))
+    lo, hi = (
+        _day(v, f, name) for v, f, name in ((start, first, "start"), (end, last, "end"))
+    )
     if lo > last or hi < first:
         raise DataValidationError(
             "range", f"{lo.date()}..{hi.date()}",
             f"expected target days between {first.date()} and {last.date()} (backtest coverage)",
         )  # fmt: skip
     if lo > hi:
-        raise DataValidationError("start", str(lo.date()), f"expected a day before end {hi.date()}")
+        raise DataValidationError(
+            "start", str(lo.date()), f"expected a day before end {hi.date()}"
+        )
     rows = rows[(rows["target_date"] >= lo) & (rows["target_date"] <= hi)]
     if rows.empty:
         raise DataValidationError(
@@ -104,7 +114,9 @@ def said_vs_happened(
     out = rows.loc[:, ["target_date", ORIGIN, *PROB_COLUMNS]].reset_index(drop=True)
     out["said"] = [REGIMES[i] for i in p.argmax(axis=1)]
     out["happened"] = [REGIMES[c] if c >= 0 else "" for c in codes]
-    out["hit"] = np.where(codes >= 0, (p.argmax(axis=1) == codes).astype("float64"), np.nan)
+    out["hit"] = np.where(
+        codes >= 0, (p.argmax(axis=1) == codes).astype("float64"), np.nan
+    )
     return out
 
 
@@ -114,14 +126,21 @@ def _day(value: str | None, default: pd.Timestamp, name: str) -> pd.Timestamp:
     try:
         return pd.Timestamp(str(value).strip()).normalize()
     except ValueError as exc:
-        raise DataValidationError(name, value, "expected a date like 2024-06-30") from exc
+        raise DataValidationError(
+            name, value, "expected a date like 2024-06-30"
+        ) from exc
 
 
 def summarize_said_vs_happened(frame: pd.DataFrame) -> dict[str, float]:
     """Scored days, hit rate and mean probability given to what happened."""
     known = frame[frame["happened"] != ""]
     if known.empty:
-        return {"days": float(len(frame)), "scored": 0.0, "hit_rate": float("nan"), "p_happened": float("nan")}
+        return {
+            "days": float(len(frame)),
+            "scored": 0.0,
+            "hit_rate": float("nan"),
+            "p_happened": float("nan"),
+        }
     p = known.loc[:, list(PROB_COLUMNS)].to_numpy(dtype="float64")
     idx = np.array([REGIMES.index(r) for r in known["happened"]])
     return {
@@ -136,7 +155,9 @@ def said_vs_happened_figure(frame: pd.DataFrame, horizon: int, model: str) -> go
     """Stacked probabilities said ``horizon`` days before each day, with the realised regime."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04
+    )
     x = frame["target_date"]
     for regime, col in zip(REGIMES, PROB_COLUMNS, strict=True):
         fig.add_trace(
@@ -162,7 +183,9 @@ def said_vs_happened_figure(frame: pd.DataFrame, horizon: int, model: str) -> go
     return fig
 
 
-def reliability_table(preds: pd.DataFrame, model: str, n_bins: int = 10) -> pd.DataFrame:
+def reliability_table(
+    preds: pd.DataFrame, model: str, n_bins: int = 10
+) -> pd.DataFrame:
     """One-vs-rest calibration per regime over every scored (origin, horizon).
 
     Returns:
@@ -187,13 +210,23 @@ def reliability_table(preds: pd.DataFrame, model: str, n_bins: int = 10) -> pd.D
                 {"regime": regime, "bin_lo": edges[i], "bin_hi": edges[i + 1],
                  "predicted": p[sel].mean(), "observed": hit[sel].mean(), "count": int(sel.sum())}
             )  # fmt: skip
-    return pd.DataFrame(out, columns=["regime", "bin_lo", "bin_hi", "predicted", "observed", "count"])
+    return pd.DataFrame(
+        out, columns=["regime", "bin_lo", "bin_hi", "predicted", "observed", "count"]
+    )
 
 
 def reliability_figure(table: pd.DataFrame, model: str) -> go.Figure:
     """Reliability diagram: observed frequency against predicted probability per regime."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line={"dash": "dot", "color": "#9e9e9e"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfect",
+            line={"dash": "dot", "color": "#9e9e9e"},
+        )
+    )
     for regime in REGIMES:
         t = table[table["regime"] == regime]
         fig.add_trace(

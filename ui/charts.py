@@ -69,16 +69,24 @@ def vol_level_figure(table: pd.DataFrame, thresholds: tuple[float, float]) -> go
     h = table["horizon"]
     fig = go.Figure()
     if {"vol_lo", "vol_hi"} <= set(table):
-        fig.add_trace(go.Scatter(x=h, y=table["vol_hi"], line_width=0, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=h, y=table["vol_hi"], line_width=0, showlegend=False, hoverinfo="skip"
+            )
+        )
         fig.add_trace(
             go.Scatter(
                 x=h, y=table["vol_lo"], fill="tonexty", line_width=0, name="interval",
                 fillcolor="rgba(21,101,192,0.2)",
             )
         )  # fmt: skip
-    fig.add_trace(go.Scatter(x=h, y=table["vol_level"], name="V30 forecast", line_color="#1565c0"))
+    fig.add_trace(
+        go.Scatter(x=h, y=table["vol_level"], name="V30 forecast", line_color="#1565c0")
+    )
     for regime, cut in zip(("low", "normal"), thresholds, strict=True):
-        fig.add_hline(y=cut, line_dash="dash", line_color=REGIME_COLORS[regime], opacity=0.7)
+        fig.add_hline(
+            y=cut, line_dash="dash", line_color=REGIME_COLORS[regime], opacity=0.7
+        )
     fig.update_layout(
         title="Volatility level (V30, annualised) by horizon", xaxis_title="horizon (days ahead)",
         yaxis_tickformat=".0%", height=320, margin={"l": 40, "r": 10, "t": 50, "b": 40},
@@ -87,11 +95,17 @@ def vol_level_figure(table: pd.DataFrame, thresholds: tuple[float, float]) -> go
     return fig
 
 
-def history_frame(daily: pd.DataFrame, thresholds: tuple[float, float], days: int) -> pd.DataFrame:
+def history_frame(
+    daily: pd.DataFrame, thresholds: tuple[float, float], days: int
+) -> pd.DataFrame:
     """Close, V30 and its regime for the last ``days`` days ("" while V30 is unknown)."""
     close = daily[CLOSE].reset_index(drop=True)
     frame = pd.DataFrame(
-        {"day": daily[OPEN_TIME].dt.normalize().to_numpy(), "close": close, "v30": compute_v30(close)}
+        {
+            "day": daily[OPEN_TIME].dt.normalize().to_numpy(),
+            "close": close,
+            "v30": compute_v30(close),
+        }
     )
     low, high = thresholds
     frame["regime"] = np.select(
@@ -105,14 +119,44 @@ def history_figure(frame: pd.DataFrame, thresholds: tuple[float, float]) -> go.F
     """Price (log scale) and V30 with the regime bands."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.55, 0.45], vertical_spacing=0.06)
-    fig.add_trace(go.Scatter(x=frame["day"], y=frame["close"], name="BTCUSDT close", line_color="#37474f"), 1, 1)
-    fig.add_trace(go.Scatter(x=frame["day"], y=frame["v30"], name="V30", line_color="#1565c0"), 2, 1)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.55, 0.45],
+        vertical_spacing=0.06,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["day"], y=frame["close"], name="BTCUSDT close", line_color="#37474f"
+        ),
+        1,
+        1,
+    )
+    fig.add_trace(
+        go.Scatter(x=frame["day"], y=frame["v30"], name="V30", line_color="#1565c0"),
+        2,
+        1,
+    )
     top = max(float(frame["v30"].max(skipna=True) or 1.0), thresholds[1]) * 1.1
-    bands = (("low", 0.0, thresholds[0]), ("normal", thresholds[0], thresholds[1]), ("high", thresholds[1], top))
+    bands = (
+        ("low", 0.0, thresholds[0]),
+        ("normal", thresholds[0], thresholds[1]),
+        ("high", thresholds[1], top),
+    )
     for regime, lo, hi in bands:
-        fig.add_hrect(y0=lo, y1=hi, fillcolor=REGIME_COLORS[regime], opacity=0.12, line_width=0, row=2, col=1)
+        fig.add_hrect(
+            y0=lo,
+            y1=hi,
+            fillcolor=REGIME_COLORS[regime],
+            opacity=0.12,
+            line_width=0,
+            row=2,
+            col=1,
+        )
     fig.update_yaxes(type="log", title_text="price (USDT)", row=1, col=1)
     fig.update_yaxes(title_text="V30 (annualised)", tickformat=".0%", row=2, col=1)
-    fig.update_layout(height=520, margin={"l": 40, "r": 10, "t": 30, "b": 30}, legend_orientation="h")
+    fig.update_layout(
+        height=520, margin={"l": 40, "r": 10, "t": 30, "b": 30}, legend_orientation="h"
+    )
     return fig

@@ -8,6 +8,8 @@ for that). Downloaded artifacts are cached under ``<home>/ui-cache/<run id>/``.
 from __future__ import annotations
 
 import json
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,7 @@ __all__ = [
     "PREDICTIONS_ARTIFACT",
     "ChampionInfo",
     "cache_dir",
+    "download_artifact",
     "load_champion",
     "load_predictions",
     "walk_forward_table",
@@ -31,6 +34,7 @@ HEADLINE_HORIZONS = (1, 7, 14, 30)
 METRICS_ARTIFACT = "walk_forward/walk_forward_metrics.csv"
 PREDICTIONS_ARTIFACT = "walk_forward/walk_forward_predictions.csv"
 _PREDICTIONS: dict[str, pd.DataFrame] = {}
+_DOWNLOAD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -49,24 +53,29 @@ def cache_dir(settings: Settings) -> Path:
     return settings.home / "ui-cache"
 
 
-def _download(settings: Settings, run_id: str, artifact: str) -> Path | None:
-    """Artifact of a run as a local file, cached; None when the run has no such file."""
+def download_artifact(settings: Settings, run_id: str, artifact: str) -> Path | None:
+    """Artifact of a run as a local file, cached; None when the run has no such file.
+
+    Callbacks run concurrently (page load fires several), so downloads are serialised
+    and land in a temp folder first: nobody reads a half-written file.
+    """
     import mlflow
 
-    dest = cache_dir(settings) / run_id
-    local = dest / artifact
-    if local.exists():
-        return local
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=artifact, dst_path=str(dest),
-                tracking_uri=settings.tracking_uri,
-            )
-        )  # fmt: skip
-    except (OSError, mlflow.exceptions.MlflowException):
-        return None
+    local = cache_dir(settings) / run_id / artifact
+    with _DOWNLOAD_LOCK:
+        if local.exists():
+            return local
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=local.parent) as tmp:
+            try:
+                got = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=artifact, dst_path=tmp,
+                    tracking_uri=settings.tracking_uri,
+                )  # fmt: skip
+            except (OSError, mlflow.exceptions.MlflowException):
+                return None
+            Path(got).replace(local)
+    return local
 
 
 def load_champion(settings: Settings) -> ChampionInfo:
@@ -102,8 +111,10 @@ def load_champion(settings: Settings) -> ChampionInfo:
             )
         first, last = params.get("train_first_origin"), params.get("train_last_origin")
         if first or last:
-            summary["trained on origins"] = f"{first} .. {last} ({params.get('train_rows', '?')} rows)"
-        path = _download(settings, run_id, METRICS_ARTIFACT)
+            summary["trained on origins"] = (
+                f"{first} .. {last} ({params.get('train_rows', '?')} rows)"
+            )
+        path = download_artifact(settings, run_id, METRICS_ARTIFACT)
         if path is not None:
             metrics = walk_forward_table(pd.read_csv(path))
     return ChampionInfo(info["version"], run_id, summary, metrics)
@@ -117,9 +128,13 @@ def load_predictions(settings: Settings) -> tuple[ChampionInfo, pd.DataFrame]:
     """
     champ = load_champion(settings)
     if champ.run_id is None:
-        raise ModelNotFoundError(settings.mlflow.model_name, f"v{champ.version} predictions", "The version has no run.")
+        raise ModelNotFoundError(
+            settings.mlflow.model_name,
+            f"v{champ.version} predictions",
+            "The version has no run.",
+        )
     if champ.run_id not in _PREDICTIONS:
-        path = _download(settings, champ.run_id, PREDICTIONS_ARTIFACT)
+        path = download_artifact(settings, champ.run_id, PREDICTIONS_ARTIFACT)
         if path is None:
             raise ModelNotFoundError(
                 settings.mlflow.model_name, f"v{champ.version} {PREDICTIONS_ARTIFACT}",
@@ -128,15 +143,28 @@ def load_predictions(settings: Settings) -> tuple[ChampionInfo, pd.DataFrame]:
         try:
             _PREDICTIONS[champ.run_id] = normalize_predictions(pd.read_csv(path))
         except (ValueError, KeyError) as exc:
-            raise BVPError(f"{PREDICTIONS_ARTIFACT} of run {champ.run_id} is unreadable: {exc}") from exc
+            raise BVPError(
+                f"{PREDICTIONS_ARTIFACT} of run {champ.run_id} is unreadable: {exc}"
+            ) from exc
     return champ, _PREDICTIONS[champ.run_id]
 
 
 def walk_forward_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Model x horizon (1, 7, 14, 30, mean) table of macro-F1 / balanced acc. / log loss."""
-    cols = [c for c in ("macro_f1", "balanced_accuracy", "log_loss", "brier") if c in metrics]
+    cols = [
+        c
+        for c in ("macro_f1", "balanced_accuracy", "log_loss", "brier")
+        if c in metrics
+    ]
     head = metrics[metrics["horizon"].isin(HEADLINE_HORIZONS)].copy()
     head["horizon"] = head["horizon"].map(lambda h: f"h{h}")
-    mean = metrics.groupby("model", sort=False)[cols].mean().reset_index().assign(horizon="mean 1-30")
-    out = pd.concat([head[["model", "horizon", *cols]], mean[["model", "horizon", *cols]]])
+    mean = (
+        metrics.groupby("model", sort=False)[cols]
+        .mean()
+        .reset_index()
+        .assign(horizon="mean 1-30")
+    )
+    out = pd.concat(
+        [head[["model", "horizon", *cols]], mean[["model", "horizon", *cols]]]
+    )
     return out.round(3).reset_index(drop=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml.settings import Settings
-from ui.model_info import cache_dir
+from ui.model_info import download_artifact
 
 __all__ = ["REPLAY_PLOT", "MonitoringView", "load_monitoring", "replay_plot_path"]
 
@@ -40,7 +40,9 @@ def replay_plot_path(settings: Settings) -> Path | None:
     return path if path.is_file() else None
 
 
-def _find_html(client: object, run_id: str, path: str = "", depth: int = 2) -> str | None:
+def _find_html(
+    client: object, run_id: str, path: str = "", depth: int = 2
+) -> str | None:
     for item in client.list_artifacts(run_id, path or None):  # type: ignore[attr-defined]
         if item.is_dir and depth > 0:
             found = _find_html(client, run_id, item.path, depth - 1)
@@ -57,21 +59,33 @@ def load_monitoring(settings: Settings) -> MonitoringView:
 
     client = mlflow.MlflowClient(settings.tracking_uri)
     exp = client.get_experiment_by_name(settings.monitoring.experiment)
-    runs = [] if exp is None else client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+    runs = (
+        []
+        if exp is None
+        else client.search_runs(
+            [exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
+        )
+    )
     if not runs:
         return MonitoringView(NO_RUNS, pd.DataFrame())
     run = runs[0]
-    started = pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"**Latest monitoring run** `{run.info.run_id}` ({run.info.run_name or 'unnamed'}), started {started}, status {run.info.status}"]
+    started = pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
+    lines = [
+        f"**Latest monitoring run** `{run.info.run_id}` ({run.info.run_name or 'unnamed'}), started {started}, status {run.info.status}"
+    ]
     lines += [f"- **{k}**: {v}" for k, v in sorted(run.data.params.items())]
-    lines += [f"- **{k}**: {v}" for k, v in sorted(run.data.tags.items()) if not k.startswith("mlflow.")]
-    metrics = pd.DataFrame(sorted(run.data.metrics.items()), columns=["metric", "value"]).round(4)
+    lines += [
+        f"- **{k}**: {v}"
+        for k, v in sorted(run.data.tags.items())
+        if not k.startswith("mlflow.")
+    ]
+    metrics = pd.DataFrame(
+        sorted(run.data.metrics.items()), columns=["metric", "value"]
+    ).round(4)
     html = _find_html(client, run.info.run_id)
-    report = None
-    if html:
-        dest = cache_dir(settings) / run.info.run_id
-        dest.mkdir(parents=True, exist_ok=True)
-        report = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=html, dst_path=str(dest), tracking_uri=settings.tracking_uri))
+    report = download_artifact(settings, run.info.run_id, html) if html else None
     url = None
     if settings.tracking_uri.startswith(("http://", "https://")):
         url = f"{settings.tracking_uri.rstrip('/')}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}/artifacts"  # type: ignore[union-attr]
