@@ -30,7 +30,10 @@ class Climatology:
     def fit(self, panel, cutoff):
         known = panel.label_known(cutoff)
         self.freq = np.stack(
-            [np.bincount(panel.labels[known[:, j], j], minlength=3) for j in range(known.shape[1])]
+            [
+                np.bincount(panel.labels[known[:, j], j], minlength=3)
+                for j in range(known.shape[1])
+            ]
         ).astype("float64")
         self.freq /= self.freq.sum(axis=1, keepdims=True)
 
@@ -50,19 +53,31 @@ class Champion:
     predictions: pd.DataFrame
 
     def settings(self, **overrides) -> Settings:
-        return Settings(home=self.home, mlflow=MlflowSettings(tracking_uri=self.tracking_uri), **overrides)
+        return Settings(
+            home=self.home,
+            mlflow=MlflowSettings(tracking_uri=self.tracking_uri),
+            **overrides,
+        )
 
 
 @pytest.fixture(scope="session")
 def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     from ml.data import bundled_path, read_candles
     from ml.evaluation import walk_forward
-    from ml.models import BOOSTER_FILE, RegimeModelSpec, XGBForecaster, fit_regime_model, training_rows
+    from ml.models import (
+        BOOSTER_FILE,
+        RegimeModelSpec,
+        XGBForecaster,
+        fit_regime_model,
+        training_rows,
+    )
     from ml.panel import build_panel
     from pipelines.tracking import log_evaluation, log_training_run, register_version
 
     home = tmp_path_factory.mktemp("ui-champion")
-    settings = Settings(home=home, mlflow=MlflowSettings(tracking_uri=f"sqlite:///{home / 'mlflow.db'}"))
+    settings = Settings(
+        home=home, mlflow=MlflowSettings(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    )
     daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
     panel = build_panel(daily, h4, THRESHOLDS)
     spec = RegimeModelSpec(n_estimators=30, n_jobs=1)
@@ -72,7 +87,10 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     model_dir.mkdir()
     model.save_model(str(model_dir / BOOSTER_FILE))
 
-    results = [walk_forward(panel, make, FIRST_ORIGIN, 90) for make in (lambda: XGBForecaster(spec), Climatology)]
+    results = [
+        walk_forward(panel, make, FIRST_ORIGIN, 90)
+        for make in (lambda: XGBForecaster(spec), Climatology)
+    ]
     eval_dir = home / "eval"
     eval_dir.mkdir()
     metrics = pd.concat([r.metrics() for r in results], ignore_index=True)
@@ -81,7 +99,12 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     preds.to_csv(eval_dir / "walk_forward_predictions.csv", index=False)
 
     versions = {
-        k: {"first": str(f["open_time"].min().date()), "last": str(f["open_time"].max().date()), "rows": len(f), "sha256": "0" * 64}
+        k: {
+            "first": str(f["open_time"].min().date()),
+            "last": str(f["open_time"].max().date()),
+            "rows": len(f),
+            "sha256": "0" * 64,
+        }
         for k, f in (("1d", daily), ("4h", h4))
     }
     first_origin = str(panel.days[panel.first_usable].date())
@@ -89,9 +112,13 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
               "train_first_origin": first_origin, "train_last_origin": TRAIN_CUTOFF}  # fmt: skip
     tags = {"bvp.fingerprint": "test-fp", "bvp.data_versions": json.dumps(versions)}
     uri = settings.tracking_uri
-    run_id, model_uri = log_training_run(uri, "volatility_prediction", settings.artifact_root, model_dir, params, tags)
+    run_id, model_uri = log_training_run(
+        uri, "volatility_prediction", settings.artifact_root, model_dir, params, tags
+    )
     log_evaluation(uri, run_id, metrics, eval_dir)
-    version, _ = register_version(uri, settings.mlflow.model_name, model_uri, run_id, "test-fp", "champion")
+    version, _ = register_version(
+        uri, settings.mlflow.model_name, model_uri, run_id, "test-fp", "champion"
+    )
     return Champion(home, uri, model_dir / BOOSTER_FILE, version, run_id, preds)
 
 
@@ -101,7 +128,9 @@ def monitored(champion: Champion) -> Champion:
     import mlflow
 
     mlflow.set_tracking_uri(champion.tracking_uri)
-    exp = mlflow.create_experiment("volatility_monitoring", artifact_location=(champion.home / "mon").as_uri())
+    exp = mlflow.create_experiment(
+        "volatility_monitoring", artifact_location=(champion.home / "mon").as_uri()
+    )
     for share in (0.1, 0.6):
         with mlflow.start_run(experiment_id=exp, run_name=f"monitor-{share}"):
             mlflow.log_metrics({"drift_share": share, "macro_f1_recent": 0.5})

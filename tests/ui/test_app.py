@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +31,12 @@ class FakeClient:
 
 def _forecast(**extra) -> Forecast:
     p = np.tile([0.2, 0.5, 0.3], (30, 1))
-    return Forecast(ASOF, forecast_frame(ASOF, list(range(1, 31)), p).assign(**extra), "7", "http://x")
+    return Forecast(
+        ASOF,
+        forecast_frame(ASOF, list(range(1, 31)), p).assign(**extra),
+        "7",
+        "http://x",
+    )
 
 
 def test_forecast_status_names_version_and_30_horizons():
@@ -49,7 +56,9 @@ def test_empty_asof_means_latest():
 
 
 def test_forecast_shows_vol_level_when_the_model_gives_one():
-    status, _, vol, table = run_forecast(FakeClient(_forecast(vol_level=0.5, vol_lo=0.4, vol_hi=0.7)), "")
+    status, _, vol, table = run_forecast(
+        FakeClient(_forecast(vol_level=0.5, vol_lo=0.4, vol_hi=0.7)), ""
+    )
     assert vol["visible"] is True and vol["value"] is not None
     assert "V30 in 30 days ≈ 50%" in status and "vol_hi" in table
 
@@ -57,9 +66,20 @@ def test_forecast_shows_vol_level_when_the_model_gives_one():
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (PredictorUnavailableError("http://127.0.0.1:1", "ConnectError"), f"**{SERVER_DOWN}.**"),
-        (InsufficientHistoryError("close", 90, 12, at="2018-01-12"), "**Not enough data to forecast:**"),
-        (DataValidationError("asof", "2031-01-01", "expected a day between 2018-01-01 and 2025-05-27"), "**Date out of range:**"),
+        (
+            PredictorUnavailableError("http://127.0.0.1:1", "ConnectError"),
+            f"**{SERVER_DOWN}.**",
+        ),
+        (
+            InsufficientHistoryError("close", 90, 12, at="2018-01-12"),
+            "**Not enough data to forecast:**",
+        ),
+        (
+            DataValidationError(
+                "asof", "2031-01-01", "expected a day between 2018-01-01 and 2025-05-27"
+            ),
+            "**Date out of range:**",
+        ),
         (KeyError("boom"), "**Unexpected error while trying to forecast** (KeyError)"),
     ],
     ids=["server-down", "insufficient-data", "date-out-of-range", "unexpected"],
@@ -73,10 +93,21 @@ def test_forecast_failures_become_messages(error, expected):
 
 @pytest.mark.slow
 def test_model_tab_without_champion_says_so(champion):
-    s = Settings(home=champion.home, mlflow=MlflowSettings(tracking_uri=champion.tracking_uri, model_name="no-such-model"))
+    s = Settings(
+        home=champion.home,
+        mlflow=MlflowSettings(
+            tracking_uri=champion.tracking_uri, model_name="no-such-model"
+        ),
+    )
     text, table, fig = run_model(s)
-    assert text.startswith("**No champion model yet:** model 'no-such-model'") and table.empty and fig is None
-    assert run_backtest(s, "xgboost", 7, "", "")[0].startswith("**No champion model yet:**")
+    assert (
+        text.startswith("**No champion model yet:** model 'no-such-model'")
+        and table.empty
+        and fig is None
+    )
+    assert run_backtest(s, "xgboost", 7, "", "")[0].startswith(
+        "**No champion model yet:**"
+    )
 
 
 @pytest.mark.slow
@@ -92,9 +123,14 @@ def test_model_tab_describes_the_champion(champion):
 
 @pytest.mark.slow
 def test_backtest_view_on_the_champion(champion):
-    text, fig, dropdown = run_backtest(champion.settings(), "climatology", 7, "2025-01-01", "2025-01-31")
+    text, fig, dropdown = run_backtest(
+        champion.settings(), "climatology", 7, "2025-01-01", "2025-01-31"
+    )
     assert text.startswith("**climatology**") and "31 of 31 days scored" in text
-    assert dropdown["choices"] == ["xgboost", "climatology"] and dropdown["value"] == "climatology"
+    assert (
+        dropdown["choices"] == ["xgboost", "climatology"]
+        and dropdown["value"] == "climatology"
+    )
     bad, fig, _ = run_backtest(champion.settings(), "xgboost", 7, "2031-01-01", "")
     assert bad.startswith("**Date out of range:**") and fig is None
 
@@ -114,6 +150,12 @@ def test_monitoring_without_runs_is_a_normal_state(champion, tmp_path):
 def test_monitoring_shows_latest_run_report_and_replay(monitored):
     text, table, report, replay = run_monitoring(monitored.settings())
     assert "monitor-0.6" in text and "window_days**: 180" in text
-    assert dict(zip(table["metric"], table["value"], strict=True)) == {"drift_share": 0.6, "macro_f1_recent": 0.5}
-    assert report.endswith("drift_report.html") and open(report).read() == "<html>drift</html>"
+    assert dict(zip(table["metric"], table["value"], strict=True)) == {
+        "drift_share": 0.6,
+        "macro_f1_recent": 0.5,
+    }
+    assert (
+        report.endswith("drift_report.html")
+        and Path(report).read_text() == "<html>drift</html>"
+    )
     assert replay == str(monitored.home / "reports" / "replay.png")

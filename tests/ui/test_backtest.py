@@ -34,17 +34,23 @@ def _preds(n_origins: int = 20, horizons: int = 3, seed: int = 0) -> pd.DataFram
 
 
 def test_normalize_names_missing_columns():
-    with pytest.raises(DataValidationError, match=r"walk_forward_predictions.csv: got \['model'\]"):
+    with pytest.raises(
+        DataValidationError, match=r"walk_forward_predictions.csv: got \['model'\]"
+    ):
         normalize_predictions(_preds().drop(columns="model"))
 
 
 def test_said_vs_happened_aligns_target_day_and_outcome():
     preds = _preds()
     out = said_vs_happened(preds, "xgboost", 2, None, None)
-    src = preds[(preds["model"] == "xgboost") & (preds["horizon"] == 2)].reset_index(drop=True)
+    src = preds[(preds["model"] == "xgboost") & (preds["horizon"] == 2)].reset_index(
+        drop=True
+    )
     assert len(out) == len(src) == 20
     assert (out["target_date"] == src["origin_date"] + pd.Timedelta(days=2)).all()
-    said = np.array(["low", "normal", "high"])[src[["p_low", "p_normal", "p_high"]].to_numpy().argmax(axis=1)]
+    said = np.array(["low", "normal", "high"])[
+        src[["p_low", "p_normal", "p_high"]].to_numpy().argmax(axis=1)
+    ]
     assert list(out["said"]) == list(said)
     known = src["regime"] >= 0
     assert list(out.loc[~known, "happened"]) == ["", ""]
@@ -61,13 +67,43 @@ def test_said_vs_happened_filters_target_days_inclusive():
 @pytest.mark.parametrize(
     ("model", "horizon", "start", "end", "match"),
     [
-        ("prophet", 1, None, None, r"model: got 'prophet', expected one of \['climatology', 'xgboost'\]"),
+        (
+            "prophet",
+            1,
+            None,
+            None,
+            r"model: got 'prophet', expected one of \['climatology', 'xgboost'\]",
+        ),
         ("xgboost", 31, None, None, r"horizon: got 31, expected an integer in 1..3"),
-        ("xgboost", 1, "2030-01-01", None, r"range: got '2030-01-01..2024-01-21', expected target days between 2024-01-02"),
-        ("xgboost", 1, "2024-01-10", "2024-01-05", r"start: got '2024-01-10', expected a day before end 2024-01-05"),
-        ("xgboost", 1, "yesterday-ish", None, r"start: got 'yesterday-ish', expected a date like"),
+        (
+            "xgboost",
+            1,
+            "2030-01-01",
+            None,
+            r"range: got '2030-01-01..2024-01-21', expected target days between 2024-01-02",
+        ),
+        (
+            "xgboost",
+            1,
+            "2024-01-10",
+            "2024-01-05",
+            r"start: got '2024-01-10', expected a day before end 2024-01-05",
+        ),
+        (
+            "xgboost",
+            1,
+            "yesterday-ish",
+            None,
+            r"start: got 'yesterday-ish', expected a date like",
+        ),
     ],
-    ids=["unknown-model", "horizon-too-long", "range-after-coverage", "start-after-end", "bad-date"],
+    ids=[
+        "unknown-model",
+        "horizon-too-long",
+        "range-after-coverage",
+        "start-after-end",
+        "bad-date",
+    ],
 )
 def test_said_vs_happened_rejects_bad_choices(model, horizon, start, end, match):
     with pytest.raises(DataValidationError, match=match):
@@ -81,7 +117,9 @@ def test_summary_counts_only_known_days():
     assert s["days"] == 20 and s["scored"] == len(known) == 17
     assert_allclose(s["hit_rate"], (known["said"] == known["happened"]).mean())
     col = "p_" + known["happened"]
-    assert_allclose(s["p_happened"], np.mean([known[c].iloc[i] for i, c in enumerate(col)]))
+    assert_allclose(
+        s["p_happened"], np.mean([known[c].iloc[i] for i, c in enumerate(col)])
+    )
 
 
 def test_said_vs_happened_figure_stacks_said_and_marks_happened():
@@ -97,17 +135,24 @@ def test_reliability_table_matches_manual_binning():
     preds = _preds(n_origins=60)
     table = reliability_table(preds, "xgboost", n_bins=5)
     rows = preds[(preds["model"] == "xgboost") & (preds["regime"] >= 0)]
-    assert table.groupby("regime")["count"].sum().to_dict() == {r: len(rows) for r in ("high", "low", "normal")}
+    assert table.groupby("regime")["count"].sum().to_dict() == {
+        r: len(rows) for r in ("high", "low", "normal")
+    }
     p, hit = rows["p_normal"].to_numpy(), (rows["regime"] == 1).to_numpy()
     sel = (p >= 0.2) & (p < 0.4)
     got = table[(table["regime"] == "normal") & (table["bin_lo"] == 0.2)].iloc[0]
     assert got["count"] == sel.sum()
-    assert_allclose([got["predicted"], got["observed"]], [p[sel].mean(), hit[sel].mean()])
+    assert_allclose(
+        [got["predicted"], got["observed"]], [p[sel].mean(), hit[sel].mean()]
+    )
 
 
 def test_reliability_of_a_perfectly_calibrated_constant_forecast_lies_on_the_diagonal():
     preds = _preds(n_origins=40)
-    freq = np.bincount(preds["regime"][preds["regime"] >= 0], minlength=3) / (preds["regime"] >= 0).sum()
+    freq = (
+        np.bincount(preds["regime"][preds["regime"] >= 0], minlength=3)
+        / (preds["regime"] >= 0).sum()
+    )
     preds[["p_low", "p_normal", "p_high"]] = freq
     table = reliability_table(preds, "xgboost")
     assert len(table) == 3

@@ -30,7 +30,12 @@ def table() -> pd.DataFrame:
 
 def _daily(closes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
-        {"open_time": pd.date_range("2024-01-01", periods=len(closes), freq="D", tz="UTC"), "close": closes}
+        {
+            "open_time": pd.date_range(
+                "2024-01-01", periods=len(closes), freq="D", tz="UTC"
+            ),
+            "close": closes,
+        }
     )
 
 
@@ -46,14 +51,28 @@ def test_term_structure_has_three_stacked_traces_over_30_horizons(table):
 
 def test_forecast_view_rounds_and_keeps_order_without_vol(table):
     view = forecast_view(table)
-    assert list(view.columns) == ["horizon", "target_date", "regime", "p_low", "p_normal", "p_high"]
-    assert view["target_date"].iloc[0] == "2025-05-28" and view["target_date"].iloc[-1] == "2025-06-26"
+    assert list(view.columns) == [
+        "horizon",
+        "target_date",
+        "regime",
+        "p_low",
+        "p_normal",
+        "p_high",
+    ]
+    assert (
+        view["target_date"].iloc[0] == "2025-05-28"
+        and view["target_date"].iloc[-1] == "2025-06-26"
+    )
     assert_allclose(view["p_low"], table["p_low"].round(3))
     assert not has_vol_level(table)
 
 
 def test_forecast_view_and_figure_show_vol_level_when_present(table):
-    table = table.assign(vol_level=np.linspace(0.3, 0.5, 30), vol_lo=0.2, vol_hi=np.linspace(0.5, 0.9, 30))
+    table = table.assign(
+        vol_level=np.linspace(0.3, 0.5, 30),
+        vol_lo=0.2,
+        vol_hi=np.linspace(0.5, 0.9, 30),
+    )
     assert has_vol_level(table)
     assert list(forecast_view(table).columns)[-3:] == ["vol_level", "vol_lo", "vol_hi"]
     fig = vol_level_figure(table, (0.4, 0.65))
@@ -75,9 +94,13 @@ def test_history_frame_v30_and_regimes_match_independent_computation():
     frame = history_frame(_daily(closes), (0.40, 0.65), days=60)
     assert len(frame) == 60
     r = np.diff(np.log(closes))
-    expected = np.array([np.std(r[i - 30 : i], ddof=1) for i in range(60, 120)]) * np.sqrt(365)
+    expected = np.array(
+        [np.std(r[i - 30 : i], ddof=1) for i in range(60, 120)]
+    ) * np.sqrt(365)
     assert_allclose(frame["v30"], expected)
-    want = np.where(expected <= 0.40, "low", np.where(expected <= 0.65, "normal", "high"))
+    want = np.where(
+        expected <= 0.40, "low", np.where(expected <= 0.65, "normal", "high")
+    )
     assert list(frame["regime"]) == list(want)
 
 
