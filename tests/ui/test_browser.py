@@ -61,6 +61,7 @@ def stack(monitored) -> Iterator[tuple[Settings, str]]:
             "mlserver",
             [mlserver, "start", str(repo)],
             env={"OMP_NUM_THREADS": "1"},
+            cwd=home,  # MLServer writes .metrics/ into its working directory
         )
         ready = f"{settings.predictor_url}/v2/models/{settings.mlflow.model_name}/ready"
         assert processes.wait_http(ready, timeout_s=90, pid=pid), log.read_text()[
