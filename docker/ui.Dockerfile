@@ -10,9 +10,11 @@ ARG PYTHON_IMAGE=docker.io/library/python:3.11.14-slim-bookworm
 
 FROM --platform=linux/amd64 ${PYTHON_IMAGE} AS builder
 ARG UV_VERSION=0.13.9
-# EXTRAS: uv.lock extras exported as constraints. PACKAGES: what this image installs.
+# EXTRAS: uv.lock extras exported as constraints. PACKAGES: what this image installs
+# (mlflow-skinny: the Model/Monitoring views read the registry from the tracking server
+# over REST; the full mlflow, with its SQL store and server, is not needed here).
 ARG EXTRAS="stack"
-ARG PACKAGES="gradio plotly matplotlib ."
+ARG PACKAGES="gradio plotly matplotlib mlflow-skinny ."
 # OVERRIDES: same as [tool.uv] override-dependencies in pyproject.toml (CPU xgboost without
 # the 470 MB NCCL wheel); constraints alone cannot drop a dependency.
 ARG OVERRIDES="nvidia-nccl-cu12; sys_platform == 'never'"

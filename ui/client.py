@@ -36,7 +36,9 @@ def load_candles(settings: Settings) -> CandleSource:
     """Read the configured (default: bundled) candle files."""
     d = settings.data
     daily = read_candles(d.daily_path or bundled_path("1d"))
-    h4_path: Path | None = d.h4_path or (bundled_path("4h") if d.daily_path is None else None)
+    h4_path: Path | None = d.h4_path or (
+        bundled_path("4h") if d.daily_path is None else None
+    )
     h4 = read_candles(h4_path) if d.use_4h and h4_path is not None else None
     return CandleSource(daily, h4)
 

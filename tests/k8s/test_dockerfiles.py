@@ -24,7 +24,7 @@ DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 ENTRYPOINTS = {
     "serving": (["mlserver", "mlserver_xgboost", "ml.settings"], "mlserver"),
     "transformer": (["kserve", "ml.settings"], "serving.transformer"),
-    "ui": (["gradio", "ml.settings"], "ui"),
+    "ui": (["gradio", "mlflow", "ml.settings"], "ui"),
     "pipeline": (["kfp", "mlflow", "psycopg2", "boto3", "pipelines"], "bvp"),
     "sagemaker": (["fastapi", "uvicorn", "xgboost", "serving.sagemaker_app"], "serving.sagemaker_app"),
 }
