@@ -126,9 +126,13 @@ def v30_cdf(
 
 def regime_probabilities(
     known_sum: FloatArray, known_ss: FloatArray, h: int, mu: FloatArray,
-    resid: FloatArray, thresholds: tuple[float, float] | list[float],
+    resid: FloatArray | tuple[FloatArray, FloatArray],
+    thresholds: tuple[float, float] | list[float],
 ) -> FloatArray:  # fmt: skip
     """Low/Normal/High probabilities of V30(t+h) for any thresholds: (n, 3).
+
+    ``resid`` is the residual sample of Y for this horizon, or its precomputed
+    :func:`residual_table` (to reuse it across calls).
 
     Probabilities are floored at 1e-4 and renormalised (so log loss stays finite);
     they sum to 1 and P(low) rises, P(high) falls as the thresholds rise.
@@ -137,7 +141,7 @@ def regime_probabilities(
         DataValidationError: Thresholds not 0 < low < high.
     """
     low, high = check_thresholds(thresholds)
-    table = residual_table(resid)
+    table = resid if isinstance(resid, tuple) else residual_table(resid)
     f_low = v30_cdf(low, known_sum, known_ss, h, mu, table)
     f_high = np.maximum(v30_cdf(high, known_sum, known_ss, h, mu, table), f_low)
     p = np.stack([f_low, f_high - f_low, 1.0 - f_high], axis=-1)

@@ -5,28 +5,42 @@ Two levels:
       estimators, 4-hour realised variance, returns and volume;
     * horizon rows (one row per origin t and horizon h): the daily features plus what
       is already known about V30 on day t+h (the 30-h returns of its window that
-      have happened by t).
+      have happened by t), and unfitted "prior" regime probabilities of V30(t+h)
+      from those exact known sums and a fixed forecast of the unknown part.
 
 All volatilities are annualised with sqrt(365) and expressed as fractions (0.40 = 40%).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2, norm
 
 from ml.data import CLOSE, HIGH, LOW, OPEN, OPEN_TIME, VOLUME
+from ml.distribution import regime_probabilities, residual_table
 from ml.errors import InsufficientHistoryError
-from ml.labels import ANNUALIZATION, V30_WINDOW, log_returns
+from ml.labels import (
+    ANNUALIZATION,
+    DEFAULT_THRESHOLDS,
+    V30_WINDOW,
+    check_thresholds,
+    log_returns,
+)
 
 __all__ = [
     "DAILY_FEATURES",
     "FEATURE_NAMES",
     "HORIZON",
     "MIN_HISTORY",
+    "PRIOR_FEATURES",
     "build_daily_features",
     "build_horizon_rows",
     "daily_rv_from_intraday",
+    "prior_log_variance",
+    "prior_residual_sample",
     "to_daily_index",
 ]
 
@@ -36,6 +50,19 @@ RV4H_WINDOWS = (1, 7, 30)
 MIN_HISTORY = 91
 """Daily candles needed before the first complete feature row (90 returns)."""
 HORIZON = "horizon"
+PRIOR_FEATURES: tuple[str, ...] = (
+    "prior_log_v30",
+    "prior_p_low",
+    "prior_p_normal",
+    "prior_p_high",
+)
+"""Unfitted regime prior of V30(t+h) (see :func:`build_horizon_rows`)."""
+PRIOR_WEIGHTS: dict[str, float] = {"rv_4h_1d": 0.1, "rv_4h_7d": 0.3, "rv_4h_30d": 0.6}
+"""Fixed blend of trailing 4-hour realised variances forecasting future daily variance."""
+PRIOR_EXTRA_SD = 0.9
+"""Sd of the normal error of the log variance forecast (added to the exact chi-square
+sampling noise). Fixed, not fitted: 2018-2020 origins (before any evaluated origin)
+show 0.88-0.98 at h = 1, 7, 14, 30 for the blend above, flat in h."""
 
 DAILY_FEATURES: tuple[str, ...] = (
     *(f"rv_cc_{w}d" for w in VOL_WINDOWS),
@@ -57,6 +84,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "known_vol",
     "naive_v30_7",
     "naive_v30_30",
+    "prior_log_v30",
+    "prior_p_low",
+    "prior_p_normal",
+    "prior_p_high",
 )
 """Column order of the model's input matrix (training and serving)."""
 
@@ -145,11 +176,63 @@ def _known_sums(r: pd.Series, h: int) -> tuple[pd.Series, pd.Series]:
     return r.pow(2).rolling(n, min_periods=n).sum(), r.rolling(n, min_periods=n).sum()
 
 
+def prior_log_variance(features: pd.DataFrame) -> pd.Series:
+    """Unfitted forecast mu of Y = log(365 / h * S), S the sum of h future squared returns.
+
+    Notes:
+        mu = log(0.1 rv_4h_1d^2 + 0.3 rv_4h_7d^2 + 0.6 rv_4h_30d^2): a fixed HAR-like
+        blend of annualised trailing variances, the same for every horizon.
+    """
+    var = sum(w * features[k] ** 2 for k, w in PRIOR_WEIGHTS.items())
+    return pd.Series(np.log(np.asarray(var, dtype="float64")), index=features.index)
+
+
+@lru_cache(maxsize=64)
+def prior_residual_sample(h: int, n_chi: int = 40, n_norm: int = 15) -> np.ndarray:
+    """Fixed quantile sample of the residual e = Y - mu at horizon h.
+
+    Notes:
+        e = log(chi2_h / h) + z, z ~ N(0, PRIOR_EXTRA_SD^2): the exact sampling noise of
+        a sum of h squared Gaussian returns with known variance, plus forecast error of
+        that variance. Outer sum of n_chi chi-square and n_norm normal mid-quantiles.
+    """
+    q_chi = np.log(chi2.ppf((np.arange(n_chi) + 0.5) / n_chi, h) / h)
+    q_norm = PRIOR_EXTRA_SD * norm.ppf((np.arange(n_norm) + 0.5) / n_norm)
+    return np.asarray((q_chi[:, None] + q_norm[None, :]).ravel(), dtype="float64")
+
+
+@lru_cache(maxsize=64)
+def _prior_table(h: int) -> tuple[np.ndarray, np.ndarray]:
+    return residual_table(prior_residual_sample(h))
+
+
+def _prior_block(
+    k1: pd.Series, k2: pd.Series, mu: pd.Series, h: int, thresholds: tuple[float, float]
+) -> dict[str, np.ndarray]:
+    """prior_log_v30 and the three prior regime probabilities (NaN where inputs are)."""
+    k1v, k2v, m = (np.asarray(x, dtype="float64") for x in (k1, k2, mu))
+    ok = np.isfinite(k1v) & np.isfinite(k2v) & np.isfinite(m)
+    n = len(m)
+    out = {name: np.full(n, np.nan) for name in PRIOR_FEATURES}
+    if not ok.any():
+        return out
+    k1o, k2o, mo = k1v[ok], k2v[ok], m[ok]
+    es = h / ANNUALIZATION * np.exp(mo) * float(np.mean(np.exp(prior_residual_sample(h))))
+    var = np.maximum(k2o + es - k1o**2 / V30_WINDOW, 1e-12)
+    var = var * ANNUALIZATION / (V30_WINDOW - 1)
+    out["prior_log_v30"][ok] = 0.5 * np.log(var)
+    p = regime_probabilities(k1o, k2o, h, mo, _prior_table(h), thresholds)
+    for j, name in enumerate(PRIOR_FEATURES[1:]):
+        out[name][ok] = p[:, j]
+    return out
+
+
 def build_horizon_rows(
     daily: pd.DataFrame,
     features: pd.DataFrame,
     horizons: range | list[int],
     origins: pd.DatetimeIndex | None = None,
+    thresholds: tuple[float, float] | list[float] = DEFAULT_THRESHOLDS,
 ) -> pd.DataFrame:
     """Model input rows, one per (origin day, horizon), columns :data:`FEATURE_NAMES`.
 
@@ -158,6 +241,8 @@ def build_horizon_rows(
         features: Output of :func:`build_daily_features` for ``daily``.
         horizons: Horizons in days (1..30).
         origins: Origin days to keep (default: every day).
+        thresholds: Regime thresholds of the prior probabilities; must be the
+            thresholds of the labels the model is trained on (training and serving).
 
     Returns:
         Frame with a (day, horizon) MultiIndex.
@@ -167,12 +252,21 @@ def build_horizon_rows(
         (nothing of the window is known yet); naive_v30_w
         combines them with the trailing w-day variance for the h unknown days:
         sqrt(365 * (sum_known + h * rv_w^2 / 365) / 30).
+
+        The prior features have no fitted parameter: with K1, K2 the sum and sum of
+        squares of the known returns, mu from :func:`prior_log_variance` and the fixed
+        residual of :func:`prior_residual_sample`, prior_p_* are
+        :func:`ml.distribution.regime_probabilities` (exact decomposition of V30(t+h))
+        and prior_log_v30 = log V30 with S at its expectation (ddof=1, as the labels).
     """
+    thresholds = check_thresholds(thresholds)
     r = log_returns(daily[CLOSE].astype("float64"))
     keep = features.index if origins is None else origins
+    sel = features.index.isin(keep)
+    mu = prior_log_variance(features)
     blocks = []
     for h in horizons:
-        ss, _ = _known_sums(r, h)
+        ss, s1 = _known_sums(r, h)
         n_known = V30_WINDOW - h
         block = features.copy()
         block[HORIZON] = float(h)
@@ -181,7 +275,10 @@ def build_horizon_rows(
         for w in (7, 30):
             fut = h * features[f"rv_cc_{w}d"] ** 2 / ANNUALIZATION
             block[f"naive_v30_{w}"] = np.sqrt(ANNUALIZATION * (ss + fut) / V30_WINDOW)
-        block = block.loc[block.index.isin(keep)]
+        block = block.loc[sel]
+        prior = _prior_block(s1[sel], ss[sel], mu[sel], int(h), thresholds)
+        for name in PRIOR_FEATURES:
+            block[name] = prior[name]
         block.index = pd.MultiIndex.from_arrays(
             [block.index, np.full(len(block), h)], names=["day", HORIZON]
         )

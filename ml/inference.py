@@ -26,7 +26,7 @@ from ml.features import (
     require_history,
     to_daily_index,
 )
-from ml.labels import REGIMES
+from ml.labels import DEFAULT_THRESHOLDS, REGIMES
 
 __all__ = [
     "HISTORY_DAYS",
@@ -76,8 +76,12 @@ def inference_matrix(
     candles_4h: pd.DataFrame | None,
     asof: pd.Timestamp,
     horizons: list[int],
+    thresholds: tuple[float, float] | list[float] = DEFAULT_THRESHOLDS,
 ) -> FloatArray:
     """Model inputs (len(horizons), len(FEATURE_NAMES)) for origin ``asof``.
+
+    ``thresholds`` are those of the served model's labels (the prior_p_* features
+    depend on them).
 
     Raises:
         InsufficientHistoryError: Fewer than MIN_HISTORY daily candles up to ``asof``.
@@ -92,7 +96,9 @@ def inference_matrix(
         h = candles_4h[(candles_4h[OPEN_TIME] < end) & (candles_4h[OPEN_TIME] >= start)]
         rv4 = daily_rv_from_intraday(h) if len(h) else None
     feats = build_daily_features(daily, rv4)
-    rows = build_horizon_rows(daily, feats, horizons, origins=pd.DatetimeIndex([asof]))
+    rows = build_horizon_rows(
+        daily, feats, horizons, origins=pd.DatetimeIndex([asof]), thresholds=thresholds
+    )
     return _check_finite(rows.to_numpy(dtype="float64"), asof)
 
 
@@ -139,13 +145,19 @@ class FeatureTable:
 
 
 def build_feature_table(
-    daily_candles: pd.DataFrame, candles_4h: pd.DataFrame | None, max_horizon: int = 30
+    daily_candles: pd.DataFrame,
+    candles_4h: pd.DataFrame | None,
+    max_horizon: int = 30,
+    thresholds: tuple[float, float] | list[float] = DEFAULT_THRESHOLDS,
 ) -> FeatureTable:
-    """Compute :class:`FeatureTable` for validated canonical candle frames."""
+    """Compute :class:`FeatureTable` for validated canonical candle frames.
+
+    ``thresholds`` are those of the served model's labels (see :func:`inference_matrix`).
+    """
     daily = to_daily_index(daily_candles)
     rv4 = daily_rv_from_intraday(candles_4h) if candles_4h is not None and len(candles_4h) else None
     feats = build_daily_features(daily, rv4)
-    rows = build_horizon_rows(daily, feats, range(1, max_horizon + 1))
+    rows = build_horizon_rows(daily, feats, range(1, max_horizon + 1), thresholds=thresholds)
     x = rows.to_numpy(dtype="float64").reshape(len(daily), max_horizon, len(FEATURE_NAMES))
     return FeatureTable(daily, np.ascontiguousarray(x))
 

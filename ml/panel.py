@@ -78,7 +78,7 @@ def build_panel(
     rv4 = daily_rv_from_intraday(candles_4h) if candles_4h is not None else None
     feats = build_daily_features(daily, rv4)
     horizons = range(1, max_horizon + 1)
-    rows = build_horizon_rows(daily, feats, horizons)
+    rows = build_horizon_rows(daily, feats, horizons, thresholds=thresholds)
     n, k = len(daily), len(FEATURE_NAMES)
     x = rows.to_numpy(dtype="float64").reshape(n, len(horizons), k)
     close = daily[CLOSE].astype("float64")

@@ -101,7 +101,9 @@ class ForecastTransformer(kserve.Model):
         if h4 is not None:
             validate_candles(h4, "4h", d.gap_policy_4h)
         self.candles = daily
-        self.table = build_feature_table(daily, h4, self.settings.target.max_horizon)
+        self.table = build_feature_table(
+            daily, h4, self.settings.target.max_horizon, tuple(self.settings.target.thresholds)
+        )
         log.info("served candles %s..%s (%d days)", daily.iloc[0, 0].date(),
                  daily.iloc[-1, 0].date(), len(daily))  # fmt: skip
         self.ready = True
@@ -197,7 +199,9 @@ class ForecastTransformer(kserve.Model):
                     raise from_domain(exc, f"{pre}{key}") from None
         daily = frames["candles"]
         day = resolve_asof(daily, req.asof)
-        return day, inference_matrix(daily, frames["candles_4h"], day, hs)
+        return day, inference_matrix(
+            daily, frames["candles_4h"], day, hs, tuple(self.settings.target.thresholds)
+        )
 
     def _thresholds(self, given: list[float] | None, pre: str) -> tuple[float, float]:
         served = tuple(self.settings.target.thresholds)

@@ -61,12 +61,13 @@ class V2ForecastClient:
         self.model = settings.mlflow.model_name
         self.timeout = settings.serving.timeout_s
         self.candles = candles
+        self.thresholds = tuple(settings.target.thresholds)
 
     def forecast(self, asof: str | None, horizons: list[int]) -> Forecast:
         """Forecast every horizon for ``asof`` (default: latest day)."""
         hs = check_horizons(horizons)
         day = resolve_asof(self.candles.daily, asof)
-        x = inference_matrix(self.candles.daily, self.candles.h4, day, hs)
+        x = inference_matrix(self.candles.daily, self.candles.h4, day, hs, self.thresholds)
         proba, body = infer_proba(self.url, self.model, x, self.timeout)
         version = str(body.get("model_version") or "?")
         return Forecast(day, forecast_frame(day, hs, proba), version, self.url)

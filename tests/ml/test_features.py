@@ -5,9 +5,16 @@ import pandas as pd
 import pytest
 
 from ml.data import bundled_path, read_candles
-from ml.features import FEATURE_NAMES, MIN_HISTORY
+from ml.distribution import regime_probabilities
+from ml.features import (
+    FEATURE_NAMES,
+    MIN_HISTORY,
+    PRIOR_FEATURES,
+    prior_residual_sample,
+)
 from ml.inference import inference_matrix
 from ml.panel import build_panel
+from ml.vol_baselines import known_window_sums
 
 THR = (0.40, 0.65)
 
@@ -69,3 +76,35 @@ def test_known_share_and_horizon_columns(candles):
     h_col, share_col = FEATURE_NAMES.index("horizon"), FEATURE_NAMES.index("known_share")
     assert p.x[200, :, h_col].tolist() == list(range(1, 31))
     np.testing.assert_allclose(p.x[200, :, share_col], (30 - np.arange(1, 31)) / 30)
+
+
+def test_prior_features_are_probabilities_after_warm_up(candles):
+    daily, h4 = candles
+    p = build_panel(daily, h4, THR)
+    cols = [FEATURE_NAMES.index(n) for n in PRIOR_FEATURES]
+    x = p.x[p.first_usable :][:, :, cols]
+    assert np.isfinite(x).all()
+    probs = x[..., 1:]
+    assert ((probs >= 0) & (probs <= 1)).all()
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-12)
+
+
+def test_prior_features_follow_the_thresholds(candles):
+    daily, h4 = candles
+    a, b = build_panel(daily, h4, THR), build_panel(daily, h4, (0.50, 0.80))
+    lo, hi = FEATURE_NAMES.index("prior_p_low"), FEATURE_NAMES.index("prior_p_high")
+    assert (b.x[200:, :, lo] >= a.x[200:, :, lo] - 1e-12).all()
+    assert (b.x[200:, :, hi] <= a.x[200:, :, hi] + 1e-12).all()
+    other = [i for i, n in enumerate(FEATURE_NAMES) if not n.startswith("prior_p_")]
+    np.testing.assert_array_equal(a.x[:, :, other], b.x[:, :, other])
+    # serving with the same thresholds reproduces the panel row
+    x = inference_matrix(daily, h4, daily["open_time"].iloc[300], list(range(1, 31)), (0.50, 0.80))
+    np.testing.assert_allclose(x, b.x[300], rtol=1e-10)
+    # the features equal regime_probabilities on the known-window sums
+    k1, k2 = known_window_sums(a.returns, np.array([300]), 30)
+    mu = np.log((0.1 * a.features["rv_4h_1d"] ** 2 + 0.3 * a.features["rv_4h_7d"] ** 2
+                 + 0.6 * a.features["rv_4h_30d"] ** 2).iloc[300])  # fmt: skip
+    for h in (1, 7, 30):
+        want = regime_probabilities(k1[:, h - 1], k2[:, h - 1], h, np.array([mu]),
+                                    prior_residual_sample(h), THR)  # fmt: skip
+        np.testing.assert_allclose(a.x[300, h - 1, lo : hi + 1], want[0], rtol=1e-8, atol=1e-10)
