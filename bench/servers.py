@@ -119,7 +119,9 @@ def start(cmd: list[str], env: dict[str, str], log: Path, url: str, ready_path: 
     try:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n{server.tail()}")
+                raise RuntimeError(
+                    f"{cmd[0]} exited with {proc.returncode}:\n{server.tail()}"
+                )
             try:
                 if httpx.get(url + ready_path, timeout=1.0).status_code == 200:
                     return server
@@ -130,7 +132,9 @@ def start(cmd: list[str], env: dict[str, str], log: Path, url: str, ready_path: 
         server.kill()
         raise
     server.stop()
-    raise RuntimeError(f"{url}{ready_path} not ready after {timeout_s} s:\n{server.tail()}")
+    raise RuntimeError(
+        f"{url}{ready_path} not ready after {timeout_s} s:\n{server.tail()}"
+    )
 
 
 def mlserver_cmd(repo: Path) -> list[str]:

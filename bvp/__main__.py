@@ -1,2 +1,3 @@
 from bvp.cli import main
+
 main()

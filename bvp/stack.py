@@ -41,8 +41,14 @@ class ServerStartError(BVPError):
     status_code = 500
 
     def __init__(self, name: str, url: str, log_path: Path) -> None:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:]) if log_path.exists() else ""
-        super().__init__(f"{name} did not become ready at {url}; last log lines ({log_path}):\n{tail}")
+        tail = (
+            "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+            if log_path.exists()
+            else ""
+        )
+        super().__init__(
+            f"{name} did not become ready at {url}; last log lines ({log_path}):\n{tail}"
+        )
 
 
 def current_fingerprint(settings: Settings, args: dict[str, Any]) -> str:
@@ -56,7 +62,9 @@ def current_fingerprint(settings: Settings, args: dict[str, Any]) -> str:
             args.get("daily_file", ""), args.get("h4_file", ""), args.get("start", ""), args.get("end", ""),
         )  # fmt: skip
     spec = spec_from_params(json.loads(args.get("spec_json", "{}")))
-    return compute_fingerprint(versions, asdict(spec), [float(x) for x in args["thresholds"].split(",")])
+    return compute_fingerprint(
+        versions, asdict(spec), [float(x) for x in args["thresholds"].split(",")]
+    )
 
 
 def ensure_champion(
@@ -81,22 +89,34 @@ def ensure_champion(
     fp = current_fingerprint(settings, args)
     if not force:
         try:
-            info = resolve_alias(settings.tracking_uri, settings.mlflow.model_name, settings.mlflow.champion_alias)
+            info = resolve_alias(
+                settings.tracking_uri,
+                settings.mlflow.model_name,
+                settings.mlflow.champion_alias,
+            )
         except ModelNotFoundError:
             info = None
         if info is not None and info["tags"].get("bvp.fingerprint") == fp:
-            log.info("champion v%s already matches data+spec+code (%s); skipping training", info["version"], fp)
+            log.info(
+                "champion v%s already matches data+spec+code (%s); skipping training",
+                info["version"],
+                fp,
+            )
             return info["version"], False
     if echo is None:
         return str(run_local("training", args, settings.home / "pipeline-root")), True
     return _run_pipeline_quietly(settings, overrides, echo), True
 
 
-_SHOWN = re.compile(r"Task .*finished with status|walk-forward .*: refit|pipeline training finished")
+_SHOWN = re.compile(
+    r"Task .*finished with status|walk-forward .*: refit|pipeline training finished"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _run_pipeline_quietly(settings: Settings, overrides: dict[str, Any], echo: Any) -> str:
+def _run_pipeline_quietly(
+    settings: Settings, overrides: dict[str, Any], echo: Any
+) -> str:
     """``bvp pipeline run training --local`` in a subprocess; full log to a file."""
     log_path = settings.home / "logs" / "pipeline.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +124,9 @@ def _run_pipeline_quietly(settings: Settings, overrides: dict[str, Any], echo: A
     cmd += [f"--param={k}={v}" for k, v in overrides.items()]
     version = ""
     with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
@@ -126,7 +148,9 @@ class PipelineRunError(BVPError):
     status_code = 500
 
     def __init__(self, log_path: Path, tail: str) -> None:
-        super().__init__(f"the training pipeline failed; full log {log_path}; last lines:\n{tail}")
+        super().__init__(
+            f"the training pipeline failed; full log {log_path}; last lines:\n{tail}"
+        )
 
 
 def start_mlserver(settings: Settings) -> tuple[str, str]:
@@ -136,10 +160,17 @@ def start_mlserver(settings: Settings) -> tuple[str, str]:
 
     booster, info = fetch_champion(settings)
     processes.stop(settings.home, "mlserver")
-    repo = prepare_repository(settings, booster, info["version"], {"run_id": info["run_id"] or ""})
-    mlserver = shutil.which("mlserver", path=str(Path(sys.executable).parent)) or "mlserver"
+    repo = prepare_repository(
+        settings, booster, info["version"], {"run_id": info["run_id"] or ""}
+    )
+    mlserver = (
+        shutil.which("mlserver", path=str(Path(sys.executable).parent)) or "mlserver"
+    )
     pid, log_path = processes.start_background(
-        settings.home, "mlserver", [mlserver, "start", str(repo)], env={"OMP_NUM_THREADS": "1"},
+        settings.home,
+        "mlserver",
+        [mlserver, "start", str(repo)],
+        env={"OMP_NUM_THREADS": "1"},
         cwd=settings.home,  # MLServer writes .metrics/ into its working directory
     )  # one OpenMP thread per worker: 30 ms -> 0.25 ms per predict_proba on 2 cores
     url = settings.predictor_url
@@ -165,7 +196,9 @@ def start_transformer(settings: Settings) -> str:
     """Start the KServe transformer in front of MLServer; returns its base URL."""
     python = kserve_python()
     if not python.exists():
-        raise ServerStartError("transformer", f"{python} (run `make setup`)", Path("/dev/null"))
+        raise ServerStartError(
+            "transformer", f"{python} (run `make setup`)", Path("/dev/null")
+        )
     processes.stop(settings.home, "transformer")
     root = Path(__file__).resolve().parents[1]
     pid, log_path = processes.start_background(

@@ -63,7 +63,9 @@ class WindowAssessment:
     performance: PerformanceSummary
 
 
-def _with_predictions(panel: Panel, days: IntArray, predict: Predict | None) -> pd.DataFrame:
+def _with_predictions(
+    panel: Panel, days: IntArray, predict: Predict | None
+) -> pd.DataFrame:
     frame = panel.features.iloc[days].loc[:, list(DAILY_FEATURES)].copy()
     if predict is not None and len(days):
         mean_p = predict(days).mean(axis=1)
@@ -107,7 +109,9 @@ def assess_champion(
         labels, mask, climatology(panel.labels[panel.label_known(cutoff)]),
     )  # fmt: skip
     return WindowAssessment(
-        _with_predictions(panel, ref_days, p), _with_predictions(panel, cur_days, p), perf
+        _with_predictions(panel, ref_days, p),
+        _with_predictions(panel, cur_days, p),
+        perf,
     )
 
 

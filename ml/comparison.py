@@ -111,7 +111,9 @@ def run_forecasters(
             levels.append(level_with_variance(model, panel, origins))
             if progress is not None:
                 progress(name, k + 1, len(cutoffs))
-        lv = None if levels[0] is None else np.concatenate(levels)  # type: ignore[arg-type]
+        lv: FloatArray | None = (
+            None if levels[0] is None else np.concatenate(levels)  # type: ignore[arg-type]
+        )
         records[name] = ForecastRecord(name, np.concatenate(probs), lv)
     return np.arange(start, end + 1), records
 

@@ -102,7 +102,11 @@ class WalkForwardResult:
 
     def metrics(self, horizons: Iterable[int] | None = None) -> pd.DataFrame:
         """One row per horizon: macro-F1, balanced accuracy, log loss, Brier."""
-        hs = list(horizons) if horizons is not None else range(1, self.labels.shape[1] + 1)
+        hs = (
+            list(horizons)
+            if horizons is not None
+            else range(1, self.labels.shape[1] + 1)
+        )
         rows = []
         for h in hs:
             ok = self.labels[:, h - 1] >= 0
@@ -120,9 +124,7 @@ class WalkForwardResult:
     def to_frame(self) -> pd.DataFrame:
         """Long format: origin_date, horizon, p_low, p_normal, p_high, regime."""
         n, hh, _ = self.proba.shape
-        frame = pd.DataFrame(
-            self.proba.reshape(n * hh, 3), columns=list(PROB_COLUMNS)
-        )
+        frame = pd.DataFrame(self.proba.reshape(n * hh, 3), columns=list(PROB_COLUMNS))
         frame.insert(0, "horizon", np.tile(np.arange(1, hh + 1), n))
         frame.insert(0, "origin_date", np.repeat(self.days.date, hh))
         frame["regime"] = self.labels.reshape(-1)
@@ -153,7 +155,9 @@ def walk_forward(
     start = panel.day_index(first_origin)
     end = len(panel.days) - 1 if last_origin is None else last_origin
     if start > end:
-        raise ValueError(f"first_origin {first_origin} is after the last day {panel.days[end].date()}")
+        raise ValueError(
+            f"first_origin {first_origin} is after the last day {panel.days[end].date()}"
+        )
     cutoffs = list(range(start, end + 1, refit_every))
     probs = []
     for k, cutoff in enumerate(cutoffs):

@@ -149,7 +149,11 @@ def build_daily_features(
         f[f"rv_cc_{w}d"] = r.rolling(w, min_periods=w).std(ddof=1) * np.sqrt(
             ANNUALIZATION
         )
-    for name, est in (("parkinson", park), ("garman_klass", gk), ("rogers_satchell", rs)):
+    for name, est in (
+        ("parkinson", park),
+        ("garman_klass", gk),
+        ("rogers_satchell", rs),
+    ):
         for w in RANGE_WINDOWS:
             f[f"{name}_{w}d"] = _ann(est.rolling(w, min_periods=w).mean().clip(lower=0))
     for w in RV4H_WINDOWS:
@@ -159,7 +163,9 @@ def build_daily_features(
     f["ret_30d"] = r.rolling(30, min_periods=30).sum()
     f["abs_ret_1d"] = r.abs()
     vol = daily[VOLUME].astype("float64")
-    vol_ratio = vol.rolling(7, min_periods=7).mean() / vol.rolling(90, min_periods=90).mean()
+    vol_ratio = (
+        vol.rolling(7, min_periods=7).mean() / vol.rolling(90, min_periods=90).mean()
+    )
     f["volume_ratio_7_90"] = pd.Series(np.log(vol_ratio), index=daily.index)
     f["v30_change_7d"] = pd.Series(
         np.log(f["rv_cc_30d"] / f["rv_cc_30d"].shift(7)), index=daily.index
@@ -217,7 +223,12 @@ def _prior_block(
     if not ok.any():
         return out
     k1o, k2o, mo = k1v[ok], k2v[ok], m[ok]
-    es = h / ANNUALIZATION * np.exp(mo) * float(np.mean(np.exp(prior_residual_sample(h))))
+    es = (
+        h
+        / ANNUALIZATION
+        * np.exp(mo)
+        * float(np.mean(np.exp(prior_residual_sample(h))))
+    )
     var = np.maximum(k2o + es - k1o**2 / V30_WINDOW, 1e-12)
     var = var * ANNUALIZATION / (V30_WINDOW - 1)
     out["prior_log_v30"][ok] = 0.5 * np.log(var)
@@ -271,7 +282,9 @@ def build_horizon_rows(
         block = features.copy()
         block[HORIZON] = float(h)
         block["known_share"] = n_known / V30_WINDOW
-        block["known_vol"] = np.sqrt(ANNUALIZATION * ss / n_known) if n_known > 0 else 0.0
+        block["known_vol"] = (
+            np.sqrt(ANNUALIZATION * ss / n_known) if n_known > 0 else 0.0
+        )
         for w in (7, 30):
             fut = h * features[f"rv_cc_{w}d"] ** 2 / ANNUALIZATION
             block[f"naive_v30_{w}"] = np.sqrt(ANNUALIZATION * (ss + fut) / V30_WINDOW)
@@ -290,4 +303,6 @@ def require_history(daily: pd.DataFrame, asof: pd.Timestamp) -> None:
     """Raise unless ``daily`` holds :data:`MIN_HISTORY` days ending at ``asof``."""
     got = int((daily.index <= asof).sum())
     if got < MIN_HISTORY:
-        raise InsufficientHistoryError("daily candles", MIN_HISTORY, got, at=str(asof.date()))
+        raise InsufficientHistoryError(
+            "daily candles", MIN_HISTORY, got, at=str(asof.date())
+        )

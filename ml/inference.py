@@ -46,7 +46,11 @@ HISTORY_DAYS = MIN_HISTORY + 10
 def check_horizons(horizons: list[int] | range, max_horizon: int = 30) -> list[int]:
     """Validate horizons: unique integers in 1..max_horizon."""
     hs = list(horizons)
-    bad = [h for h in hs if not isinstance(h, int | np.integer) or not 1 <= h <= max_horizon]
+    bad = [
+        h
+        for h in hs
+        if not isinstance(h, int | np.integer) or not 1 <= h <= max_horizon
+    ]
     if bad or not hs or len(set(hs)) != len(hs):
         raise DataValidationError(
             "horizons", bad or hs, f"expected unique integers in 1..{max_horizon}"
@@ -54,7 +58,9 @@ def check_horizons(horizons: list[int] | range, max_horizon: int = 30) -> list[i
     return [int(h) for h in hs]
 
 
-def resolve_asof(daily_candles: pd.DataFrame, asof: str | pd.Timestamp | None) -> pd.Timestamp:
+def resolve_asof(
+    daily_candles: pd.DataFrame, asof: str | pd.Timestamp | None
+) -> pd.Timestamp:
     """The as-of day: the latest candle by default; must lie within the data."""
     days = daily_candles[OPEN_TIME].dt.normalize()
     last, first = days.max(), days.min()
@@ -63,10 +69,14 @@ def resolve_asof(daily_candles: pd.DataFrame, asof: str | pd.Timestamp | None) -
     try:
         day = pd.Timestamp(asof).normalize()
     except (ValueError, TypeError) as exc:
-        raise DataValidationError("asof", asof, "expected a date like 2025-05-27") from exc
+        raise DataValidationError(
+            "asof", asof, "expected a date like 2025-05-27"
+        ) from exc
     if day > last or day < first:
         raise DataValidationError(
-            "asof", str(day.date()), f"expected a day between {first.date()} and {last.date()}"
+            "asof",
+            str(day.date()),
+            f"expected a day between {first.date()} and {last.date()}",
         )
     return day
 
@@ -88,7 +98,9 @@ def inference_matrix(
     """
     end = asof + pd.Timedelta(days=1)
     start = asof - pd.Timedelta(days=HISTORY_DAYS + 30)
-    d = daily_candles[(daily_candles[OPEN_TIME] < end) & (daily_candles[OPEN_TIME] >= start)]
+    d = daily_candles[
+        (daily_candles[OPEN_TIME] < end) & (daily_candles[OPEN_TIME] >= start)
+    ]
     daily = to_daily_index(d)
     require_history(daily, asof)
     rv4 = None
@@ -140,7 +152,9 @@ class FeatureTable:
         require_history(self.daily, asof)
         i = int(self.daily.index.searchsorted(asof))
         if i >= len(self.daily) or self.daily.index[i] != asof:
-            raise DataValidationError("asof", str(asof.date()), "expected a day with a daily candle")
+            raise DataValidationError(
+                "asof", str(asof.date()), "expected a day with a daily candle"
+            )
         return _check_finite(self.x[i, [h - 1 for h in horizons]], asof)
 
 
@@ -155,10 +169,18 @@ def build_feature_table(
     ``thresholds`` are those of the served model's labels (see :func:`inference_matrix`).
     """
     daily = to_daily_index(daily_candles)
-    rv4 = daily_rv_from_intraday(candles_4h) if candles_4h is not None and len(candles_4h) else None
+    rv4 = (
+        daily_rv_from_intraday(candles_4h)
+        if candles_4h is not None and len(candles_4h)
+        else None
+    )
     feats = build_daily_features(daily, rv4)
-    rows = build_horizon_rows(daily, feats, range(1, max_horizon + 1), thresholds=thresholds)
-    x = rows.to_numpy(dtype="float64").reshape(len(daily), max_horizon, len(FEATURE_NAMES))
+    rows = build_horizon_rows(
+        daily, feats, range(1, max_horizon + 1), thresholds=thresholds
+    )
+    x = rows.to_numpy(dtype="float64").reshape(
+        len(daily), max_horizon, len(FEATURE_NAMES)
+    )
     return FeatureTable(daily, np.ascontiguousarray(x))
 
 
@@ -183,7 +205,9 @@ def forecast_records(
     ]
 
 
-def forecast_frame(asof: pd.Timestamp, horizons: list[int], proba: FloatArray) -> pd.DataFrame:
+def forecast_frame(
+    asof: pd.Timestamp, horizons: list[int], proba: FloatArray
+) -> pd.DataFrame:
     """One row per horizon: target date, three probabilities, most likely regime."""
     columns = ["horizon", "target_date", *PROB_COLUMNS, "regime"]
     return pd.DataFrame(forecast_records(asof, horizons, proba), columns=columns)

@@ -36,7 +36,9 @@ REGIMES: tuple[Regime, Regime, Regime] = ("low", "normal", "high")
 REGIME_CODES: dict[str, int] = {r: i for i, r in enumerate(REGIMES)}
 
 
-def check_thresholds(thresholds: tuple[float, float] | list[float]) -> tuple[float, float]:
+def check_thresholds(
+    thresholds: tuple[float, float] | list[float],
+) -> tuple[float, float]:
     """Return thresholds as a tuple after checking 0 < low < high.
 
     Raises:

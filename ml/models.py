@@ -77,7 +77,9 @@ def training_rows(panel: Panel, cutoff: int) -> tuple[FloatArray, IntArray]:
     return panel.x[mask], panel.labels[mask]
 
 
-def fit_regime_model(x: FloatArray, y: IntArray, spec: RegimeModelSpec) -> xgb.XGBClassifier:
+def fit_regime_model(
+    x: FloatArray, y: IntArray, spec: RegimeModelSpec
+) -> xgb.XGBClassifier:
     """Fit the classifier.
 
     Raises:

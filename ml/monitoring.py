@@ -110,7 +110,9 @@ def usable_columns(
         cur = pd.to_numeric(current[col], errors="coerce")
         n_ref, n_cur = int(np.isfinite(ref).sum()), int(np.isfinite(cur).sum())
         if n_ref < min_rows or n_cur < min_rows:
-            skipped[col] = f"finite values: reference {n_ref}, current {n_cur} (< {min_rows})"
+            skipped[col] = (
+                f"finite values: reference {n_ref}, current {n_cur} (< {min_rows})"
+            )
         elif float(ref[np.isfinite(ref)].std(ddof=0)) == 0.0:
             skipped[col] = "constant in the reference window"
         else:
@@ -190,7 +192,9 @@ def _pair_losses(proba: FloatArray, labels: IntArray) -> FloatArray:
     return np.where(labels >= 0, loss, np.nan)
 
 
-def daily_log_losses(proba: FloatArray, labels: IntArray, mask: np.ndarray) -> FloatArray:
+def daily_log_losses(
+    proba: FloatArray, labels: IntArray, mask: np.ndarray
+) -> FloatArray:
     """Mean log loss per origin day over its matured horizons (NaN if none).
 
     Args:
@@ -343,14 +347,22 @@ def decide(
     skill_txt = f"skill {skill:.3f} over {perf.n_days} matured days"
     if rule == "seed":
         fired = seed_rule_fires(perf)
-        return Decision(bool(fired), "; ".join(fired) or "seed metrics above floors", rule, signals)
+        return Decision(
+            bool(fired), "; ".join(fired) or "seed metrics above floors", rule, signals
+        )
     degraded, severe = skill < min_skill, skill < severe_skill
     if rule == "degradation":
-        return Decision(degraded, f"{skill_txt} vs min_skill {min_skill:.2f}", rule, signals)
+        return Decision(
+            degraded, f"{skill_txt} vs min_skill {min_skill:.2f}", rule, signals
+        )
     if severe:
-        return Decision(True, f"{skill_txt} < severe_skill {severe_skill:.2f}", rule, signals)
+        return Decision(
+            True, f"{skill_txt} < severe_skill {severe_skill:.2f}", rule, signals
+        )
     if degraded and drift.dataset_drift:
-        return Decision(True, f"{drift_txt} and {skill_txt} < {min_skill:.2f}", rule, signals)
+        return Decision(
+            True, f"{drift_txt} and {skill_txt} < {min_skill:.2f}", rule, signals
+        )
     why = "degraded without drift" if degraded else "not degraded"
     return Decision(False, f"{why}: {skill_txt}; {drift_txt}", rule, signals)
 

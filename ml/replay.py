@@ -92,7 +92,9 @@ def _served_loss(models: _Models, cutoff: int, origins: IntArray) -> float:
     if not ok.any():
         return float("nan")
     losses = daily_log_losses(models.predict(cutoff, origins), labels, ok)
-    return float(np.average(losses[ok.any(axis=1)], weights=ok.sum(axis=1)[ok.any(axis=1)]))
+    return float(
+        np.average(losses[ok.any(axis=1)], weights=ok.sum(axis=1)[ok.any(axis=1)])
+    )
 
 
 def _helps(models: _Models, cfg: ReplayConfig, champion: int, d: int) -> float:
@@ -111,12 +113,20 @@ def _helps(models: _Models, cfg: ReplayConfig, champion: int, d: int) -> float:
     return float(gate(lc, ln, cfg.gate_test, cfg.alpha).promote)
 
 
-def _monitor(models: _Models, cfg: ReplayConfig, champion: int, d: int, rule: str) -> tuple[Any, Any, Any]:
+def _monitor(
+    models: _Models, cfg: ReplayConfig, champion: int, d: int, rule: str
+) -> tuple[Any, Any, Any]:
     a = assess_champion(
-        models.panel, lambda o: models.predict(champion, o), champion, d, cfg.window_days
+        models.panel,
+        lambda o: models.predict(champion, o),
+        champion,
+        d,
+        cfg.window_days,
     )
     drift = feature_drift(a.reference, a.current, cfg.drift_threshold, cfg.drift_share)
-    dec = decide(drift, a.performance, rule, cfg.min_skill, cfg.severe_skill, cfg.min_label_days)
+    dec = decide(
+        drift, a.performance, rule, cfg.min_skill, cfg.severe_skill, cfg.min_label_days
+    )
     return drift, a.performance, dec
 
 
@@ -150,7 +160,11 @@ def replay(
     cfg = cfg or ReplayConfig()
     models = _Models(panel, cfg.spec, cfg.stride)
     first = max(panel.day_index(cfg.start), panel.first_usable + cfg.window_days)
-    last = len(panel.days) - 1 if end is None else min(panel.day_index(end), len(panel.days) - 1)
+    last = (
+        len(panel.days) - 1
+        if end is None
+        else min(panel.day_index(end), len(panel.days) - 1)
+    )
     days = list(range(first, last + 1, cfg.every_days))
     mon = seed = never = first
     rows = []
@@ -175,7 +189,12 @@ def replay(
         served = np.arange(d, nxt)
         row.update(monitored_model=panel.days[mon].date().isoformat(),
                    seed_model=panel.days[seed].date().isoformat())  # fmt: skip
-        for name, cut in (("monitored", mon), ("never", never), ("weekly", d), ("seed", seed)):
+        for name, cut in (
+            ("monitored", mon),
+            ("never", never),
+            ("weekly", d),
+            ("seed", seed),
+        ):
             row[f"ll_{name}"] = _served_loss(models, cut, served)
         rows.append(row)
         if progress is not None:
@@ -190,7 +209,9 @@ def replay(
 def summarize_replay(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts and mean served log loss per policy (mean over decision periods)."""
     seed_fires = frame.get("seed_fires", pd.Series(dtype=bool)).astype(bool)
-    seed_known = seed_fires & frame.get("seed_retrain_helps", pd.Series(dtype=float)).notna()
+    seed_known = (
+        seed_fires & frame.get("seed_retrain_helps", pd.Series(dtype=float)).notna()
+    )
     seed_false = seed_known & (frame.get("seed_retrain_helps") == 0)
     retrain = frame.get("retrain", pd.Series(dtype=bool)).astype(bool)
     mon_known = retrain & frame.get("retrain_helps", pd.Series(dtype=float)).notna()
@@ -202,7 +223,7 @@ def summarize_replay(frame: pd.DataFrame) -> dict[str, Any]:
         "seed_rule_fires": int(seed_fires.sum()),
         "seed_rule_false_alarms": int(seed_false.sum()),
         "seed_rule_false_alarm_rate": float(seed_false.sum() / seed_known.sum()) if seed_known.sum() else float("nan"),
-        "weeks_where_retraining_helped": int((frame.get("retrain_helps") == 1).sum()),
+        "weeks_where_retraining_helped": int((frame["retrain_helps"] == 1).sum()) if "retrain_helps" in frame else 0,
     }  # fmt: skip
     for name in POLICIES:
         out[f"mean_log_loss_{name}"] = float(frame[f"ll_{name}"].mean())

@@ -323,7 +323,9 @@ class Settings(BaseSettings):
     @property
     def predictor_url(self) -> str:
         """V2 predictor base URL."""
-        return self.serving.url or f"http://{self.serving.host}:{self.serving.http_port}"
+        return (
+            self.serving.url or f"http://{self.serving.host}:{self.serving.http_port}"
+        )
 
     @property
     def transformer_url(self) -> str:

@@ -223,7 +223,7 @@ class StructuralForecaster:
         keep = (
             (i + h <= last_target) & (i + h > first_target) & (i >= panel.first_usable)
         )
-        keep &= np.isfinite(daily).all(axis=1)[:, None] & np.isfinite(y)
+        keep &= np.asarray(np.isfinite(daily).all(axis=1))[:, None] & np.isfinite(y)
         if stride > 1:
             keep &= (i + 7 * h) % stride == 0
         ii, jj = np.nonzero(keep)

@@ -68,7 +68,9 @@ class ValidationReport:
             f"range:    {self.first} .. {self.last}",
             f"gaps:     {len(self.gaps)} ({self.missing} missing candles)",
         ]
-        lines += [f"  after {a} next is {b} ({n} missing)" for a, b, n in self.gaps[:20]]
+        lines += [
+            f"  after {a} next is {b} ({n} missing)" for a, b, n in self.gaps[:20]
+        ]
         if len(self.gaps) > 20:
             lines.append(f"  ... {len(self.gaps) - 20} more")
         return "\n".join(lines)
@@ -213,8 +215,16 @@ def validate_candles(
         raise DataValidationError("gap_policy", gap_policy, "expected raise or report")
     if candles.empty:
         raise DataValidationError("rows", 0, "expected at least one candle")
-    for check in (check_schema, check_timestamps, check_prices, check_ohlc, check_volume):
+    for check in (
+        check_schema,
+        check_timestamps,
+        check_prices,
+        check_ohlc,
+        check_volume,
+    ):
         check(candles)
     gaps = check_gaps(candles, interval, gap_policy)
     t = candles[OPEN_TIME]
-    return ValidationReport(interval, len(candles), _stamp(t.iloc[0]), _stamp(t.iloc[-1]), gaps)
+    return ValidationReport(
+        interval, len(candles), _stamp(t.iloc[0]), _stamp(t.iloc[-1]), gaps
+    )

@@ -22,13 +22,22 @@ from ml.panel import Panel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REPORT_FILE", "SUMMARY_FILE", "champion_cutoff", "champion_run_meta", "evidently_report", "run_monitor"]
+__all__ = [
+    "REPORT_FILE",
+    "SUMMARY_FILE",
+    "champion_cutoff",
+    "champion_run_meta",
+    "evidently_report",
+    "run_monitor",
+]
 
 REPORT_FILE = "drift_report.html"
 SUMMARY_FILE = "monitoring_summary.json"
 
 
-def evidently_report(reference: pd.DataFrame, current: pd.DataFrame, drift: DriftSummary, path: Path) -> str:
+def evidently_report(
+    reference: pd.DataFrame, current: pd.DataFrame, drift: DriftSummary, path: Path
+) -> str:
     """Write Evidently's data-drift HTML report over the testable columns.
 
     Returns:
@@ -44,7 +53,8 @@ def evidently_report(reference: pd.DataFrame, current: pd.DataFrame, drift: Drif
         from evidently.presets import DataDriftPreset
 
         snap = Report([DataDriftPreset(drift_share=drift.drift_share)]).run(
-            current.loc[:, cols].reset_index(drop=True), reference.loc[:, cols].reset_index(drop=True)
+            current.loc[:, cols].reset_index(drop=True),
+            reference.loc[:, cols].reset_index(drop=True),
         )
         snap.save_html(str(path))
         return "ok"
@@ -107,7 +117,9 @@ def run_monitor(
     from pipelines.tracking import ensure_experiment
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    booster, info = download_version(tracking_uri, model_name, alias, out_dir / "models")
+    booster, info = download_version(
+        tracking_uri, model_name, alias, out_dir / "models"
+    )
     cutoff = champion_cutoff(panel, *champion_run_meta(info))
     asof = len(panel.days) - 1
     a = assess_champion(panel, predictor(panel, load_regime_model(booster)), cutoff, asof,
@@ -122,8 +134,12 @@ def run_monitor(
     }  # fmt: skip
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float))
     exp_id = ensure_experiment(tracking_uri, experiment, artifact_root)
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"monitor-{summary['asof']}") as run:
-        mlflow.set_tags({"bvp.stage": "monitor", "bvp.champion_version": info["version"]})
+    with mlflow.start_run(
+        experiment_id=exp_id, run_name=f"monitor-{summary['asof']}"
+    ) as run:
+        mlflow.set_tags(
+            {"bvp.stage": "monitor", "bvp.champion_version": info["version"]}
+        )
         mlflow.log_metrics({"drift_share": drift.share, "n_current": drift.n_current,
                             **{f"perf_{k}": float(v) for k, v in a.performance.as_dict().items()
                                if pd.notna(v)}})  # fmt: skip

@@ -47,7 +47,9 @@ def monitoring_pipeline(
     challenger_alias: str = "challenger",
     previous_alias: str = "previous",
 ) -> str:
-    fetched = fetch(source=source, daily_file=daily_file, h4_file=h4_file, start="", end="")
+    fetched = fetch(
+        source=source, daily_file=daily_file, h4_file=h4_file, start="", end=""
+    )
     monitored = monitor(
         daily=fetched.outputs["daily"],
         candles_4h=fetched.outputs["candles_4h"],
@@ -60,7 +62,8 @@ def monitoring_pipeline(
         settings_json=monitor_settings_json,
     )
     decision = decide(
-        summary=monitored.outputs["Output"], settings_json=decide_settings_json,
+        summary=monitored.outputs["Output"],
+        settings_json=decide_settings_json,
         tracking_uri=tracking_uri,
     )
     with dsl.If(decision.output == True, name="retrain-needed"):  # noqa: E712
@@ -98,6 +101,16 @@ def monitoring_pipeline(
                     model_name=model_name, champion_alias=champion_alias,
                     promoted=promoted.output,
                 )  # fmt: skip
-    for task in (fetched, monitored, decision, fresh, has_new, trained, gated, promoted, deployed):
+    for task in (
+        fetched,
+        monitored,
+        decision,
+        fresh,
+        has_new,
+        trained,
+        gated,
+        promoted,
+        deployed,
+    ):
         task.set_caching_options(False)
     return monitored.outputs["Output"]

@@ -84,7 +84,9 @@ def rollback(
     back = _version_of(client, name, previous)
     if back is None:
         raise ModelNotFoundError(
-            name, f"@{previous}", "Nothing to roll back to: no promotion has happened yet."
+            name,
+            f"@{previous}",
+            "Nothing to roll back to: no promotion has happened yet.",
         )
     current = _version_of(client, name, champion)
     client.set_registered_model_alias(name, champion, back)
@@ -117,7 +119,9 @@ def list_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
 
 
-def download_version(tracking_uri: str, name: str, alias: str, dest: Path) -> tuple[Path, dict[str, Any]]:
+def download_version(
+    tracking_uri: str, name: str, alias: str, dest: Path
+) -> tuple[Path, dict[str, Any]]:
     """Download ``name@alias``'s files; returns (model.ubj path, version description)."""
     import mlflow
 
@@ -134,7 +138,9 @@ def download_version(tracking_uri: str, name: str, alias: str, dest: Path) -> tu
     return next(target.rglob(BOOSTER_FILE)), info
 
 
-def deploy_champion(target: str, tracking_uri: str, name: str, alias: str = "champion") -> str:
+def deploy_champion(
+    target: str, tracking_uri: str, name: str, alias: str = "champion"
+) -> str:
     """Deploy ``name@alias`` to the configured target.
 
     ``none``: nothing to do (a local MLServer serves the alias on its next start).
@@ -155,7 +161,9 @@ def deploy_champion(target: str, tracking_uri: str, name: str, alias: str = "cha
     if target == "kserve":
         from serving import kserve_deploy as kd
 
-        uri = kd.check_storage_uri(kd.resolve_alias_uri(_client(tracking_uri), name, alias))
+        uri = kd.check_storage_uri(
+            kd.resolve_alias_uri(_client(tracking_uri), name, alias)
+        )
         settings = Settings()
         spec = kd.InferenceServiceSpec(
             name=name, namespace="bvp", storage_uri=uri, runtime=kd.DEFAULT_RUNTIME,
@@ -167,6 +175,8 @@ def deploy_champion(target: str, tracking_uri: str, name: str, alias: str = "cha
     try:
         from serving.promote import promote_to_sagemaker
     except ImportError as exc:
-        raise PromotionError("deploy_target sagemaker: serving.promote is not installed") from exc
+        raise PromotionError(
+            "deploy_target sagemaker: serving.promote is not installed"
+        ) from exc
     settings = Settings(mlflow={"tracking_uri": tracking_uri, "model_name": name})  # type: ignore[arg-type]
     return str(promote_to_sagemaker(settings))

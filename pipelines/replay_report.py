@@ -47,7 +47,9 @@ def plot_replay(frame: pd.DataFrame, path: Path, rolling: int = 8) -> None:
     plt.close(fig)
 
 
-def write_replay(panel: Any, cfg: ReplayConfig, out_dir: Path, progress: Any = None) -> dict[str, Any]:
+def write_replay(
+    panel: Any, cfg: ReplayConfig, out_dir: Path, progress: Any = None
+) -> dict[str, Any]:
     """Run the replay and write ``replay.csv``, ``replay_summary.json``, ``replay.png``."""
     frame = replay(panel, cfg, progress=progress)
     summary = summarize_replay(frame)
@@ -55,4 +57,8 @@ def write_replay(panel: Any, cfg: ReplayConfig, out_dir: Path, progress: Any = N
     atomic_write_bytes(out_dir / REPLAY_CSV, frame.to_csv(index=False).encode())
     atomic_write_bytes(out_dir / REPLAY_SUMMARY, json.dumps(summary, indent=2).encode())
     plot_replay(frame, out_dir / REPLAY_PNG)
-    return {**summary, "csv": str(out_dir / REPLAY_CSV), "png": str(out_dir / REPLAY_PNG)}
+    return {
+        **summary,
+        "csv": str(out_dir / REPLAY_CSV),
+        "png": str(out_dir / REPLAY_PNG),
+    }

@@ -32,7 +32,13 @@ from ml.panel import Panel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HOLDOUT_META", "evaluate_gate", "new_candles", "retrain_challenger", "update_store"]
+__all__ = [
+    "HOLDOUT_META",
+    "evaluate_gate",
+    "new_candles",
+    "retrain_challenger",
+    "update_store",
+]
 
 HOLDOUT_META = "holdout-meta.json"
 
@@ -86,7 +92,10 @@ def retrain_challenger(
     asof = len(panel.days) - 1
     hold = asof - gate_days
     meta: dict[str, Any] = {"spec": asdict(spec), "gate_days": gate_days}
-    for cutoff, out, name in ((hold, holdout_dir, HOLDOUT_META), (asof, full_dir, MODEL_META_FILE)):
+    for cutoff, out, name in (
+        (hold, holdout_dir, HOLDOUT_META),
+        (asof, full_dir, MODEL_META_FILE),
+    ):
         x, y = training_rows(panel, cutoff)
         _save(fit_regime_model(x, y, spec), out, {**meta, "cutoff": str(panel.days[cutoff].date()),
               "train_rows": len(y)}, name)  # fmt: skip

@@ -14,8 +14,13 @@ from ml.settings import Settings
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "COMPILED_DIR", "PIPELINES", "compile_pipeline", "monitoring_arguments",
-    "pipeline_arguments", "run_local", "run_on_host",
+    "COMPILED_DIR",
+    "PIPELINES",
+    "compile_pipeline",
+    "monitoring_arguments",
+    "pipeline_arguments",
+    "run_local",
+    "run_on_host",
 ]
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
@@ -77,10 +82,16 @@ def monitoring_arguments(settings: Settings, **overrides: Any) -> dict[str, Any]
         "thresholds": ",".join(str(x) for x in settings.target.thresholds),
         "spec_json": json.dumps(_spec(settings), sort_keys=True),
         "monitor_settings_json": json.dumps(
-            {k: getattr(m, k) for k in ("window_days", "drift_threshold", "drift_share", "min_rows")}
+            {
+                k: getattr(m, k)
+                for k in ("window_days", "drift_threshold", "drift_share", "min_rows")
+            }
         ),
         "decide_settings_json": json.dumps(
-            {k: getattr(m, k) for k in ("rule", "min_skill", "severe_skill", "min_label_days")}
+            {
+                k: getattr(m, k)
+                for k in ("rule", "min_skill", "severe_skill", "min_label_days")
+            }
         ),
         "gate_days": m.gate_days,
         "gate_test": m.gate_test,
@@ -89,12 +100,16 @@ def monitoring_arguments(settings: Settings, **overrides: Any) -> dict[str, Any]
         "deploy_target": m.deploy_target,
     }
     if d.daily_path is not None:
-        args.update(source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or ""))
+        args.update(
+            source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or "")
+        )
     args.update(overrides)
     return args
 
 
-def pipeline_arguments(settings: Settings, name: str, **overrides: Any) -> dict[str, Any]:
+def pipeline_arguments(
+    settings: Settings, name: str, **overrides: Any
+) -> dict[str, Any]:
     """Pipeline parameters from settings, with explicit overrides on top."""
     if name == "monitoring":
         return monitoring_arguments(settings, **overrides)
@@ -119,7 +134,9 @@ def pipeline_arguments(settings: Settings, name: str, **overrides: Any) -> dict[
         "gap_policy_4h": d.gap_policy_4h,
     }
     if d.daily_path is not None:
-        args.update(source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or ""))
+        args.update(
+            source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or "")
+        )
     args.update(overrides)
     return args
 
@@ -131,7 +148,9 @@ def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
     from kfp import local
 
     # Locally the project venv *is* the component image's environment; say so once.
-    warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
+    warnings.filterwarnings(
+        "ignore", message="You may be attemping to run a task that uses custom"
+    )
     pipeline_root.mkdir(parents=True, exist_ok=True)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -142,7 +161,9 @@ def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
     return task.output
 
 
-def run_on_host(name: str, arguments: dict[str, Any], host: str, experiment: str) -> str:
+def run_on_host(
+    name: str, arguments: dict[str, Any], host: str, experiment: str
+) -> str:
     """Submit a run to a KFP API server; returns the run id."""
     import kfp
 

@@ -49,7 +49,9 @@ def _check_field(field: str, name: str, lo: int, hi: int, expr: str) -> None:
                               "*, N, N-M, */S, N-M/S or a comma list", f"(in {expr!r}; --cron)")  # fmt: skip
         base, step = m.groups()
         if step is not None and int(step) == 0:
-            raise ConfigError(f"cron {name} field", item, "a step >= 1", f"(in {expr!r}; --cron)")
+            raise ConfigError(
+                f"cron {name} field", item, "a step >= 1", f"(in {expr!r}; --cron)"
+            )
         if base == "*":
             continue
         bounds = [_value(t, name, lo, hi, expr) for t in base.split("-")]

@@ -20,9 +20,14 @@ import pandas as pd
 
 from ml.data import OPEN_TIME, bundled_path, data_version, read_candles
 from ml.errors import ConfigError
-from ml.evaluation import WalkForwardResult, walk_forward
+from ml.evaluation import WalkForwardResult
 from ml.features import FEATURE_NAMES
-from ml.models import BOOSTER_FILE, RegimeModelSpec, XGBForecaster, fit_regime_model, training_rows
+from ml.models import (
+    BOOSTER_FILE,
+    RegimeModelSpec,
+    XGBForecaster,
+    fit_regime_model,
+)
 from ml.panel import Panel, build_panel
 from ml.validation import validate_candles
 
@@ -107,7 +112,9 @@ def fetch_candles(
         Data versions of both frames (``daily`` and ``h4`` keys).
     """
     if source not in SOURCES:
-        raise ConfigError("source", source, f"one of {', '.join(SOURCES)}", "(--source)")
+        raise ConfigError(
+            "source", source, f"one of {', '.join(SOURCES)}", "(--source)"
+        )
     if source == "bundled":
         d_path, h_path = bundled_path("1d"), bundled_path("4h")
     else:
@@ -158,10 +165,16 @@ def build_training_table(panel: Panel, out: str | Path) -> dict[str, Any]:
     table["label"] = panel.labels[mask]
     _write_parquet(table, out)
     counts = np.bincount(table["label"], minlength=3).tolist()
-    return {"rows": len(table), "class_counts": counts, "last_origin": str(panel.days[i.max()].date())}
+    return {
+        "rows": len(table),
+        "class_counts": counts,
+        "last_origin": str(panel.days[i.max()].date()),
+    }
 
 
-def train_model(table_path: str | Path, spec: RegimeModelSpec, out_dir: str | Path) -> dict[str, Any]:
+def train_model(
+    table_path: str | Path, spec: RegimeModelSpec, out_dir: str | Path
+) -> dict[str, Any]:
     """Fit the final model on every known row and save ``model.ubj`` + metadata."""
     table = pd.read_parquet(table_path)
     x = table.loc[:, list(FEATURE_NAMES)].to_numpy(dtype="float64")
@@ -249,7 +262,9 @@ def evaluate_walk_forward(
     comparison = compare_forecasts(
         panel, origins, records, n_boot=n_boot, reference=StructuralForecaster.name
     )
-    atomic_write_bytes(out / EVAL_COMPARISON_FILE, comparison.to_csv(index=False).encode())
+    atomic_write_bytes(
+        out / EVAL_COMPARISON_FILE, comparison.to_csv(index=False).encode()
+    )
     return metrics
 
 

@@ -49,17 +49,26 @@ def code_digest() -> str:
 
 
 def compute_fingerprint(
-    versions: dict[str, Any], spec: dict[str, Any], thresholds: list[float] | tuple[float, ...]
+    versions: dict[str, Any],
+    spec: dict[str, Any],
+    thresholds: list[float] | tuple[float, ...],
 ) -> str:
     """Stable hash of everything that determines the trained model."""
     payload = json.dumps(
-        {"data": versions, "spec": spec, "thresholds": list(thresholds), "code": code_digest()},
+        {
+            "data": versions,
+            "spec": spec,
+            "thresholds": list(thresholds),
+            "code": code_digest(),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def ensure_experiment(tracking_uri: str, experiment: str, artifact_root: str = "") -> str:
+def ensure_experiment(
+    tracking_uri: str, experiment: str, artifact_root: str = ""
+) -> str:
     """Point MLflow at the tracking URI and create the experiment if needed."""
     import mlflow
 
@@ -135,7 +144,9 @@ def log_evaluation(
     return flat
 
 
-def find_version_by_fingerprint(tracking_uri: str, name: str, fingerprint: str) -> Any | None:
+def find_version_by_fingerprint(
+    tracking_uri: str, name: str, fingerprint: str
+) -> Any | None:
     """The registered version carrying this fingerprint, if any."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -174,7 +185,11 @@ def register_version(
     if existing is not None:
         version, created = str(existing.version), False
     else:
-        mv = mlflow.register_model(model_uri, name, tags={FINGERPRINT_TAG: fingerprint, "run_id": run_id, **(tags or {})})
+        mv = mlflow.register_model(
+            model_uri,
+            name,
+            tags={FINGERPRINT_TAG: fingerprint, "run_id": run_id, **(tags or {})},
+        )
         version, created = str(mv.version), True
     if alias:
         client.set_registered_model_alias(name, alias, version)
@@ -196,7 +211,9 @@ def resolve_alias(tracking_uri: str, name: str, alias: str) -> dict[str, Any]:
         mv = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         raise ModelNotFoundError(
-            name, f"@{alias}", "Run `bvp pipeline run training --local` (or `make up`) first."
+            name,
+            f"@{alias}",
+            "Run `bvp pipeline run training --local` (or `make up`) first.",
         ) from exc
     location = mv.source
     model_id = getattr(mv, "model_id", None)

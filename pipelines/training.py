@@ -2,7 +2,14 @@
 
 from kfp import dsl
 
-from pipelines.components.training import evaluate, features, fetch, register, train, validate
+from pipelines.components.training import (
+    evaluate,
+    features,
+    fetch,
+    register,
+    train,
+    validate,
+)
 
 __all__ = ["DEFAULT_BASELINES", "training_pipeline"]
 
@@ -32,7 +39,9 @@ def training_pipeline(
     model_name: str = "btc-volatility",
     alias: str = "champion",
 ) -> str:
-    fetched = fetch(source=source, daily_file=daily_file, h4_file=h4_file, start=start, end=end)
+    fetched = fetch(
+        source=source, daily_file=daily_file, h4_file=h4_file, start=start, end=end
+    )
     fetched.set_caching_options(False)
     checked = validate(
         daily=fetched.outputs["daily"],

@@ -12,7 +12,9 @@ from pipelines.tracking import resolve_alias
 __all__ = ["fetch_champion"]
 
 
-def fetch_champion(settings: Settings, alias: str | None = None) -> tuple[Path, dict[str, Any]]:
+def fetch_champion(
+    settings: Settings, alias: str | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Download ``<model>@<alias>`` (default: champion) once per version.
 
     Returns:

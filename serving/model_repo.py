@@ -56,7 +56,11 @@ def model_settings(
     out: dict[str, Any] = {
         "name": name,
         "implementation": XGBOOST_RUNTIME,
-        "parameters": {"uri": f"./{BOOSTER_FILE}", "version": version, "extra": extra or {}},
+        "parameters": {
+            "uri": f"./{BOOSTER_FILE}",
+            "version": version,
+            "extra": extra or {},
+        },
     }
     if max_batch_size > 1:
         out["max_batch_size"] = max_batch_size
@@ -64,7 +68,9 @@ def model_settings(
     return out
 
 
-def prepare_repository(settings: Settings, booster: Path, version: str, meta: dict[str, Any]) -> Path:
+def prepare_repository(
+    settings: Settings, booster: Path, version: str, meta: dict[str, Any]
+) -> Path:
     """Write the repository for ``booster`` atomically; returns its root."""
     root = settings.home / "serving" / "repo"
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +81,11 @@ def prepare_repository(settings: Settings, booster: Path, version: str, meta: di
     (tmp / name / "model-settings.json").write_text(
         json.dumps(
             model_settings(
-                name, version, meta,
-                settings.serving.max_batch_size, settings.serving.max_batch_time_s,
+                name,
+                version,
+                meta,
+                settings.serving.max_batch_size,
+                settings.serving.max_batch_time_s,
             ),
             indent=2,
         )  # fmt: skip

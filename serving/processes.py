@@ -39,7 +39,11 @@ def is_running(home: Path, name: str) -> bool:
 
 
 def start_background(
-    home: Path, name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    home: Path,
+    name: str,
+    cmd: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> tuple[int, Path]:
     """Start ``cmd`` in its own session, logging to ``<home>/logs/<name>.log``."""
     logs = home / "logs"

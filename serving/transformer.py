@@ -102,7 +102,10 @@ class ForecastTransformer(kserve.Model):
             validate_candles(h4, "4h", d.gap_policy_4h)
         self.candles = daily
         self.table = build_feature_table(
-            daily, h4, self.settings.target.max_horizon, tuple(self.settings.target.thresholds)
+            daily,
+            h4,
+            self.settings.target.max_horizon,
+            tuple(self.settings.target.thresholds),
         )
         log.info("served candles %s..%s (%d days)", daily.iloc[0, 0].date(),
                  daily.iloc[-1, 0].date(), len(daily))  # fmt: skip

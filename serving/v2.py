@@ -80,7 +80,9 @@ def infer_proba(
     try:
         resp = c.post(url, json=build_infer_request(x))
     except httpx.HTTPError as exc:
-        raise PredictorUnavailableError(base_url, f"{type(exc).__name__}: {exc}") from exc
+        raise PredictorUnavailableError(
+            base_url, f"{type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         if own:
             c.close()

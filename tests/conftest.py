@@ -13,10 +13,14 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--skip-slow", action="store_true", default=False, help="skip tests marked slow")
+    parser.addoption(
+        "--skip-slow", action="store_true", default=False, help="skip tests marked slow"
+    )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if not config.getoption("--skip-slow"):
         return
     skip = pytest.mark.skip(reason="--skip-slow given")
@@ -26,7 +30,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolated_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No test reads the developer's BVP_* environment or writes into the checkout's .bvp."""
     for key in list(os.environ):
         if key.startswith("BVP_"):
@@ -69,7 +75,9 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory):
     for k, v in env.items():
         mp.setenv(k, v)
     settings = Settings()
-    version = run_local("training", pipeline_arguments(settings, "training"), home / "pipeline-root")
+    version = run_local(
+        "training", pipeline_arguments(settings, "training"), home / "pipeline-root"
+    )
     mp.undo()
     env["BVP_TEST_VERSION"] = str(version)
     return env

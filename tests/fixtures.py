@@ -33,7 +33,11 @@ def synthetic_candles(
     log_sigma = np.empty(n_days)
     log_sigma[0] = np.log(0.55)
     for t in range(1, n_days):
-        log_sigma[t] = np.log(0.55) + PHI * (log_sigma[t - 1] - np.log(0.55)) + rng.normal(0, NOISE)
+        log_sigma[t] = (
+            np.log(0.55)
+            + PHI * (log_sigma[t - 1] - np.log(0.55))
+            + rng.normal(0, NOISE)
+        )
     sigma = np.exp(log_sigma)
     if shift_last:
         sigma[-shift_last:] *= vol_factor
@@ -74,7 +78,11 @@ def register_champion(
     from ml.data import data_version
     from ml.models import RegimeModelSpec, fit_regime_model, training_rows
     from ml.panel import build_panel
-    from pipelines.tracking import compute_fingerprint, log_training_run, register_version
+    from pipelines.tracking import (
+        compute_fingerprint,
+        log_training_run,
+        register_version,
+    )
 
     part = candles.iloc[: end_index + 1].reset_index(drop=True)
     panel = build_panel(part, None, (0.4, 0.65))
@@ -85,8 +93,21 @@ def register_champion(
     model.save_model(str(out / "model.ubj"))
     dv = data_version(part).as_dict()
     fp = compute_fingerprint({"daily": dv}, asdict(spec), [0.4, 0.65])
-    run_id, uri = log_training_run(tracking_uri, "volatility_prediction", artifact_root, out,
-                                   asdict(spec), {"bvp.data.daily.last": dv["last"]})
-    version, _ = register_version(tracking_uri, model_name, uri, run_id, fp, "champion",
-                                  tags={"bvp.data.daily.last": dv["last"]})
+    run_id, uri = log_training_run(
+        tracking_uri,
+        "volatility_prediction",
+        artifact_root,
+        out,
+        asdict(spec),
+        {"bvp.data.daily.last": dv["last"]},
+    )
+    version, _ = register_version(
+        tracking_uri,
+        model_name,
+        uri,
+        run_id,
+        fp,
+        "champion",
+        tags={"bvp.data.daily.last": dv["last"]},
+    )
     return version

@@ -67,7 +67,9 @@ class V2ForecastClient:
         """Forecast every horizon for ``asof`` (default: latest day)."""
         hs = check_horizons(horizons)
         day = resolve_asof(self.candles.daily, asof)
-        x = inference_matrix(self.candles.daily, self.candles.h4, day, hs, self.thresholds)
+        x = inference_matrix(
+            self.candles.daily, self.candles.h4, day, hs, self.thresholds
+        )
         proba, body = infer_proba(self.url, self.model, x, self.timeout)
         version = str(body.get("model_version") or "?")
         return Forecast(day, forecast_frame(day, hs, proba), version, self.url)
@@ -101,11 +103,15 @@ class TransformerForecastClient:
         try:
             resp = httpx.post(endpoint, json=body, timeout=self.timeout)
         except httpx.HTTPError as exc:
-            raise PredictorUnavailableError(self.url, f"{type(exc).__name__}: {exc}") from exc
+            raise PredictorUnavailableError(
+                self.url, f"{type(exc).__name__}: {exc}"
+            ) from exc
         if 400 <= resp.status_code < 500:
             raise ForecastRequestError(str(_json(resp).get("error") or resp.text[:200]))
         if resp.status_code != 200:
-            raise PredictorUnavailableError(self.url, str(_json(resp).get("error") or resp.text[:200]))
+            raise PredictorUnavailableError(
+                self.url, str(_json(resp).get("error") or resp.text[:200])
+            )
         out = resp.json()
         table = pd.DataFrame(out["forecasts"])
         table["target_date"] = pd.to_datetime(table["target_date"]).dt.date

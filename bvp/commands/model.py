@@ -24,7 +24,9 @@ def list_() -> None:
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
     for r in rows:
-        click.echo(f"v{r['version']:<4} {r['aliases'] or '-':<28} data to {r['data_last'] or '?'}")
+        click.echo(
+            f"v{r['version']:<4} {r['aliases'] or '-':<28} data to {r['data_last'] or '?'}"
+        )
 
 
 @cli.command("rollback")

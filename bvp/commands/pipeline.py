@@ -17,7 +17,12 @@ def cli() -> None:
 
 @cli.command("compile")
 @click.argument("name", required=False)
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where to write NAME.yaml (default pipelines/compiled).")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write NAME.yaml (default pipelines/compiled).",
+)
 def compile_(name: str | None, out_dir: Path | None) -> None:
     """Compile NAME (default: every pipeline) to YAML."""
     from pipelines.runner import COMPILED_DIR, _pipelines, compile_pipeline
@@ -32,9 +37,24 @@ def compile_(name: str | None, out_dir: Path | None) -> None:
 
 @cli.command("run")
 @click.argument("name")
-@click.option("--local", "local", is_flag=True, help="Run with kfp.local (subprocesses, no cluster).")
-@click.option("--host", default=None, envvar="BVP_KFP_HOST", help="KFP API URL to submit the run to.")
-@click.option("--param", "params", multiple=True, help="Pipeline parameter override KEY=VALUE (repeatable).")
+@click.option(
+    "--local",
+    "local",
+    is_flag=True,
+    help="Run with kfp.local (subprocesses, no cluster).",
+)
+@click.option(
+    "--host",
+    default=None,
+    envvar="BVP_KFP_HOST",
+    help="KFP API URL to submit the run to.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="Pipeline parameter override KEY=VALUE (repeatable).",
+)
 def run(name: str, local: bool, host: str | None, params: tuple[str, ...]) -> None:
     """Run pipeline NAME once: --local or --host URL (exactly one)."""
     from bvp.logs import configure_logging
@@ -53,20 +73,47 @@ def run(name: str, local: bool, host: str | None, params: tuple[str, ...]) -> No
     try:
         args = pipeline_arguments(s, name, **overrides)
         if local:
-            click.echo(f"pipeline {name} finished: {run_local(name, args, s.home / 'pipeline-root')}")
+            click.echo(
+                f"pipeline {name} finished: {run_local(name, args, s.home / 'pipeline-root')}"
+            )
         else:
-            click.echo(f"submitted run {run_on_host(name, args, host or '', name)} to {host}")
+            click.echo(
+                f"submitted run {run_on_host(name, args, host or '', name)} to {host}"
+            )
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @cli.command("schedule")
-@click.option("--cron", default=None, envvar="BVP_MONITORING__CRON", help="Five-field cron (minute hour day-of-month month day-of-week), e.g. '0 3 * * 1'; converted to KFP's six fields.")
+@click.option(
+    "--cron",
+    default=None,
+    envvar="BVP_MONITORING__CRON",
+    help="Five-field cron (minute hour day-of-month month day-of-week), e.g. '0 3 * * 1'; converted to KFP's six fields.",
+)
 @click.option("--host", required=True, envvar="BVP_KFP_HOST", help="KFP API URL.")
-@click.option("--name", "job_name", default="bvp-monitoring", show_default=True, help="Recurring run name.")
-@click.option("--experiment", default="monitoring", show_default=True, help="KFP experiment of the runs.")
-@click.option("--param", "params", multiple=True, help="Pipeline parameter override KEY=VALUE (repeatable).")
-def schedule(cron: str | None, host: str, job_name: str, experiment: str, params: tuple[str, ...]) -> None:
+@click.option(
+    "--name",
+    "job_name",
+    default="bvp-monitoring",
+    show_default=True,
+    help="Recurring run name.",
+)
+@click.option(
+    "--experiment",
+    default="monitoring",
+    show_default=True,
+    help="KFP experiment of the runs.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="Pipeline parameter override KEY=VALUE (repeatable).",
+)
+def schedule(
+    cron: str | None, host: str, job_name: str, experiment: str, params: tuple[str, ...]
+) -> None:
     """Create a recurring KFP run of the monitoring pipeline."""
     from pipelines.runner import COMPILED_DIR, compile_pipeline, pipeline_arguments
     from pipelines.schedule import create_schedule
@@ -76,11 +123,19 @@ def schedule(cron: str | None, host: str, job_name: str, experiment: str, params
         overrides = dict(_parse_param(p) for p in params)
         path = compile_pipeline("monitoring", COMPILED_DIR)
         client = _kfp_client(host)
-        rid = create_schedule(client, path, cron or s.monitoring.cron,
-                              pipeline_arguments(s, "monitoring", **overrides), experiment, job_name)
+        rid = create_schedule(
+            client,
+            path,
+            cron or s.monitoring.cron,
+            pipeline_arguments(s, "monitoring", **overrides),
+            experiment,
+            job_name,
+        )
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"recurring run {rid} on {host}: monitoring at cron {cron or s.monitoring.cron!r}")
+    click.echo(
+        f"recurring run {rid} on {host}: monitoring at cron {cron or s.monitoring.cron!r}"
+    )
 
 
 def _kfp_client(host: str):  # noqa: ANN202 - kfp is imported lazily

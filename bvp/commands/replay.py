@@ -19,12 +19,38 @@ def parse_every(value: str) -> int:
 
 
 @click.command("replay")
-@click.option("--from", "start", default="2022-01-01", show_default=True, help="First decision day (ISO).")
-@click.option("--every", default="7d", show_default=True, help="Days between decisions (7d, 2w).")
-@click.option("--n-estimators", type=int, default=None, help="Boosting rounds per refit [default: BVP_MONITORING__REPLAY_N_ESTIMATORS or 100].")
-@click.option("--stride", type=int, default=None, help="Keep every N-th origin and horizon when fitting [default: 3].")
-@click.option("--rule", default=None, help="Retrain rule [default: BVP_MONITORING__RULE].")
-def replay(start: str, every: str, n_estimators: int | None, stride: int | None, rule: str | None) -> None:
+@click.option(
+    "--from",
+    "start",
+    default="2022-01-01",
+    show_default=True,
+    help="First decision day (ISO).",
+)
+@click.option(
+    "--every", default="7d", show_default=True, help="Days between decisions (7d, 2w)."
+)
+@click.option(
+    "--n-estimators",
+    type=int,
+    default=None,
+    help="Boosting rounds per refit [default: BVP_MONITORING__REPLAY_N_ESTIMATORS or 100].",
+)
+@click.option(
+    "--stride",
+    type=int,
+    default=None,
+    help="Keep every N-th origin and horizon when fitting [default: 3].",
+)
+@click.option(
+    "--rule", default=None, help="Retrain rule [default: BVP_MONITORING__RULE]."
+)
+def replay(
+    start: str,
+    every: str,
+    n_estimators: int | None,
+    stride: int | None,
+    rule: str | None,
+) -> None:
     """Replay monitoring decisions on the bundled data; writes <home>/reports/replay.{csv,png}."""
     import tempfile
     from pathlib import Path
@@ -54,15 +80,22 @@ def replay(start: str, every: str, n_estimators: int | None, stride: int | None,
             src = "file" if s.data.daily_path else "bundled"
             fetch_candles(src, Path(tmp) / "d.parquet", Path(tmp) / "h.parquet",
                           str(s.data.daily_path or ""), str(s.data.h4_path or ""))  # fmt: skip
-            d, h = pd.read_parquet(Path(tmp) / "d.parquet"), pd.read_parquet(Path(tmp) / "h.parquet")
+            d, h = (
+                pd.read_parquet(Path(tmp) / "d.parquet"),
+                pd.read_parquet(Path(tmp) / "h.parquet"),
+            )
         panel = build_panel(d, h if len(h) and s.data.use_4h else None,
                             check_thresholds(s.target.thresholds))  # fmt: skip
         with click.progressbar(length=1, label="replay") as bar:
+
             def tick(k: int, n: int) -> None:
                 bar.length = n
                 bar.update(1)
+
             out = write_replay(panel, cfg, s.home / "reports", progress=tick)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
     for key, value in out.items():
-        click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+        click.echo(
+            f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}"
+        )

@@ -27,8 +27,12 @@ def serve(ctx: click.Context) -> None:
         booster, info = fetch_champion(s)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
-    repo = prepare_repository(s, booster, info["version"], {"run_id": info["run_id"] or ""})
-    click.echo(f"serving {s.mlflow.model_name} v{info['version']} from {repo} on {s.predictor_url}")
+    repo = prepare_repository(
+        s, booster, info["version"], {"run_id": info["run_id"] or ""}
+    )
+    click.echo(
+        f"serving {s.mlflow.model_name} v{info['version']} from {repo} on {s.predictor_url}"
+    )
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     exe = shutil.which("mlserver", path=str(Path(sys.executable).parent)) or "mlserver"
     os.execv(exe, [exe, "start", str(repo)])
@@ -48,14 +52,18 @@ def reload(interval: float | None) -> None:
         from bvp.logs import configure_logging
 
         configure_logging(s)
-        click.echo(f"watching {s.mlflow.model_name}@{s.mlflow.champion_alias} every {interval:g} s")
+        click.echo(
+            f"watching {s.mlflow.model_name}@{s.mlflow.champion_alias} every {interval:g} s"
+        )
         watch(s, interval)
         return
     try:
         version, moved = reload_champion(s)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{'reloaded' if moved else 'already serving'} {s.mlflow.model_name} v{version}")
+    click.echo(
+        f"{'reloaded' if moved else 'already serving'} {s.mlflow.model_name} v{version}"
+    )
 
 
 @click.command("ui")

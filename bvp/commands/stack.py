@@ -17,16 +17,24 @@ def _settings() -> Settings:
 
 
 @click.command("up")
-@click.option("--retrain", is_flag=True, help="Run the training pipeline even if the champion matches the inputs.")
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Run the training pipeline even if the champion matches the inputs.",
+)
 def up(retrain: bool) -> None:
     """Train (if inputs changed), register, serve the champion and start the UI."""
     from bvp.stack import ensure_champion, start_mlserver, start_transformer, start_ui
 
     s = _settings()
     try:
-        click.echo(f"[1/4] champion: checking {s.mlflow.model_name}@{s.mlflow.champion_alias} against the bundled data ...")
+        click.echo(
+            f"[1/4] champion: checking {s.mlflow.model_name}@{s.mlflow.champion_alias} against the bundled data ..."
+        )
         version, trained = ensure_champion(s, force=retrain, echo=click.echo)
-        click.echo(f"      {'trained and registered' if trained else 'up to date:'} version {version}")
+        click.echo(
+            f"      {'trained and registered' if trained else 'up to date:'} version {version}"
+        )
         click.echo("[2/4] starting MLServer ...")
         url, served = start_mlserver(s)
         click.echo("[3/4] starting the transformer ...")
@@ -38,7 +46,7 @@ def up(retrain: bool) -> None:
     name = s.mlflow.model_name
     click.echo(
         f"\nReady.\n  UI:        {ui_url}\n  Forecasts: POST {t_url}/v1/models/{name}:predict"
-        f" {{\"asof\": \"YYYY-MM-DD\"}}\n  MLServer:  {url}/v2/models/{name} (version {served})\n"
+        f' {{"asof": "YYYY-MM-DD"}}\n  MLServer:  {url}/v2/models/{name} (version {served})\n'
         f"  MLflow:    {s.tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {s.tracking_uri})\n"
         f"  Logs:      {s.home / 'logs'}\n  Stop with: make down"
     )
@@ -63,9 +71,15 @@ def status() -> None:
     s = _settings()
     for name in SERVERS:
         pid = pid_of(s.home, name)
-        click.echo(f"{name:12s} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+        click.echo(
+            f"{name:12s} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}"
+        )
     try:
-        info = resolve_alias(s.tracking_uri, s.mlflow.model_name, s.mlflow.champion_alias)
-        click.echo(f"champion     {info['name']} v{info['version']} run {info['run_id']}")
+        info = resolve_alias(
+            s.tracking_uri, s.mlflow.model_name, s.mlflow.champion_alias
+        )
+        click.echo(
+            f"champion     {info['name']} v{info['version']} run {info['run_id']}"
+        )
     except BVPError as exc:
         click.echo(f"champion     none ({exc})")

@@ -9,8 +9,16 @@ from ml.settings import Settings
 
 
 @click.command("train")
-@click.option("--retrain", is_flag=True, help="Train even if the champion already matches data, spec and code.")
-@click.option("--baselines", default=None, help="Comma-separated baselines to evaluate (default: all).")
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train even if the champion already matches data, spec and code.",
+)
+@click.option(
+    "--baselines",
+    default=None,
+    help="Comma-separated baselines to evaluate (default: all).",
+)
 def train(retrain: bool, baselines: str | None) -> None:
     """Train, evaluate walk-forward and register the model (kfp.local pipeline run)."""
     from bvp.logs import configure_logging
@@ -23,4 +31,6 @@ def train(retrain: bool, baselines: str | None) -> None:
         version, ran = ensure_champion(s, force=retrain, echo=click.echo, **overrides)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"champion: {s.mlflow.model_name} v{version} ({'trained' if ran else 'unchanged, skipped'})")
+    click.echo(
+        f"champion: {s.mlflow.model_name} v{version} ({'trained' if ran else 'unchanged, skipped'})"
+    )

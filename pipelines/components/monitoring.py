@@ -46,10 +46,14 @@ def monitor(
     from pipelines.monitor import REPORT_FILE, run_monitor
     from pipelines.steps import load_panel
 
-    panel = load_panel(daily.path, candles_4h.path, check_thresholds(thresholds.split(",")))
+    panel = load_panel(
+        daily.path, candles_4h.path, check_thresholds(thresholds.split(","))
+    )
     summary = run_monitor(panel, tracking_uri, artifact_root, experiment, model_name,
                           champion_alias, json.loads(settings_json), Path(report.path))  # fmt: skip
-    report.metadata.update({"html": f"{report.path}/{REPORT_FILE}", "asof": summary["asof"]})
+    report.metadata.update(
+        {"html": f"{report.path}/{REPORT_FILE}", "asof": summary["asof"]}
+    )
     metrics.log_metric("drift_share", summary["drift"]["share"])
     for key in ("skill", "log_loss", "macro_f1", "n_days"):
         value = summary["performance"][key]
@@ -107,7 +111,11 @@ def fetch_new_data(
         from pipelines.ingest.store import CandleStore
 
         store = CandleStore.from_settings(Settings())
-        source, daily_file, h4_file = "store", str(store.path("1d")), str(store.path("4h"))
+        source, daily_file, h4_file = (
+            "store",
+            str(store.path("1d")),
+            str(store.path("4h")),
+        )
     versions = fetch_candles(source, daily.path, candles_4h.path, daily_file, h4_file)
     daily.metadata.update(versions["daily"])
     return json.dumps({"note": note, "versions": versions}, sort_keys=True)
@@ -161,7 +169,9 @@ def retrain(
     th = check_thresholds(thresholds.split(","))
     panel = load_panel(daily.path, candles_4h.path, th)
     spec = spec_from_params(json.loads(spec_json or "{}"))
-    meta = retrain_challenger(panel, spec, gate_days, Path(holdout.path), Path(model.path))
+    meta = retrain_challenger(
+        panel, spec, gate_days, Path(holdout.path), Path(model.path)
+    )
     versions = json.loads(data_versions)["versions"]
     fp = compute_fingerprint(versions, asdict(spec), list(th))
     tags = {"bvp.fingerprint": fp, "bvp.origin": "monitoring-retrain",
@@ -209,20 +219,29 @@ def evaluate_challenger(
     from pipelines.steps import load_panel
     from pipelines.tracking import ensure_experiment
 
-    panel = load_panel(daily.path, candles_4h.path, check_thresholds(thresholds.split(",")))
+    panel = load_panel(
+        daily.path, candles_4h.path, check_thresholds(thresholds.split(","))
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        booster, info = download_version(tracking_uri, model_name, champion_alias, Path(tmp))
+        booster, info = download_version(
+            tracking_uri, model_name, champion_alias, Path(tmp)
+        )
         result = evaluate_gate(panel, booster, Path(holdout.path) / BOOSTER_FILE,
                                gate_days, gate_test, alpha)  # fmt: skip
     exp_id = ensure_experiment(tracking_uri, experiment, artifact_root)
     with mlflow.start_run(experiment_id=exp_id, run_name="gate"):
         mlflow.set_tags({"bvp.stage": "gate", "bvp.champion_version": info["version"],
                          "bvp.challenger_version": challenger_version, "bvp.gate_reason": result["reason"]})  # fmt: skip
-        nums = {k: float(v) for k, v in result.items() if isinstance(v, int | float) and v == v}
+        nums = {
+            k: float(v)
+            for k, v in result.items()
+            if isinstance(v, int | float) and v == v
+        }
         mlflow.log_metrics(nums)
         mlflow.log_dict(result, "gate.json")
         mlflow.MlflowClient().set_model_version_tag(
-            model_name, challenger_version, "bvp.gate_reason", result["reason"][:4000])
+            model_name, challenger_version, "bvp.gate_reason", result["reason"][:4000]
+        )
     print(json.dumps(result, default=float))
     return bool(result["promote"])
 
@@ -246,7 +265,13 @@ def promote(
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def deploy(deploy_target: str, tracking_uri: str, model_name: str, champion_alias: str, promoted: str) -> str:
+def deploy(
+    deploy_target: str,
+    tracking_uri: str,
+    model_name: str,
+    champion_alias: str,
+    promoted: str,
+) -> str:
     """Deploy the new champion to KServe or SageMaker (or nothing, locally)."""
     from pipelines.promotion import deploy_champion
 

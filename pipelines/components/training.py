@@ -73,7 +73,9 @@ def features(
     from ml.labels import check_thresholds
     from pipelines.steps import build_training_table, load_panel
 
-    panel = load_panel(daily.path, candles_4h.path, check_thresholds(thresholds.split(",")))
+    panel = load_panel(
+        daily.path, candles_4h.path, check_thresholds(thresholds.split(","))
+    )
     info = build_training_table(panel, table.path)
     table.metadata.update(info)
     return json.dumps(info)
@@ -89,7 +91,9 @@ def train(
     artifact_root: str,
     experiment: str,
     model: Output[Model],
-) -> NamedTuple("TrainOutputs", [("run_id", str), ("model_uri", str), ("fingerprint", str)]):  # noqa: F821
+) -> NamedTuple(
+    "TrainOutputs", [("run_id", str), ("model_uri", str), ("fingerprint", str)]
+):  # noqa: F821
     """Fit the final model on all known rows and log it to MLflow."""
     import json
     from collections import namedtuple
@@ -101,9 +105,13 @@ def train(
     spec = spec_from_params(json.loads(spec_json or "{}"))
     meta = train_model(table.path, spec, model.path)
     versions = json.loads(data_versions)
-    fp = compute_fingerprint(versions, asdict(spec), [float(x) for x in thresholds.split(",")])
+    fp = compute_fingerprint(
+        versions, asdict(spec), [float(x) for x in thresholds.split(",")]
+    )
     tags = {"bvp.fingerprint": fp, "bvp.data_versions": data_versions}
-    tags.update({f"bvp.data.{k}.{f}": str(v) for k, d in versions.items() for f, v in d.items()})
+    tags.update(
+        {f"bvp.data.{k}.{f}": str(v) for k, d in versions.items() for f, v in d.items()}
+    )
     run_id, model_uri = log_training_run(
         tracking_uri, experiment, artifact_root, model.path,
         {**asdict(spec), "thresholds": thresholds, **{k: meta[k] for k in ("train_rows", "train_first_origin", "train_last_origin")}},
@@ -138,10 +146,14 @@ def evaluate(
     from pipelines.steps import evaluate_walk_forward, load_panel, spec_from_params
     from pipelines.tracking import log_evaluation
 
-    panel = load_panel(daily.path, candles_4h.path, check_thresholds(thresholds.split(",")))
+    panel = load_panel(
+        daily.path, candles_4h.path, check_thresholds(thresholds.split(","))
+    )
     spec = spec_from_params(json.loads(spec_json or "{}"))
     names = [b for b in baselines.split(",") if b]
-    table = evaluate_walk_forward(panel, spec, first_origin, refit_every, names, tables.path)
+    table = evaluate_walk_forward(
+        panel, spec, first_origin, refit_every, names, tables.path
+    )
     flat = log_evaluation(tracking_uri, run_id, table, tables.path)
     for key, value in flat.items():
         if "_mean_" in key or key.startswith("wf_xgboost_h"):

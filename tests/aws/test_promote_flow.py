@@ -255,4 +255,6 @@ def test_cli_without_credentials_fails_cleanly(bvp_env, monkeypatch):
         monkeypatch.delenv(k)
     out = CliRunner().invoke(main, ["aws", "status"])
     assert out.exit_code == 1
-    assert "Unable to locate credentials" in out.output and "Traceback" not in out.output
+    assert (
+        "Unable to locate credentials" in out.output and "Traceback" not in out.output
+    )

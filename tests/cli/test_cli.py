@@ -14,16 +14,29 @@ def test_help_lists_every_noun():
 
 
 def test_data_check_bundled_4h_reports_gaps():
-    res = CliRunner().invoke(main, ["data", "check", str(bundled_path("4h")), "--interval", "4h"])
+    res = CliRunner().invoke(
+        main, ["data", "check", str(bundled_path("4h")), "--interval", "4h"]
+    )
     assert res.exit_code == 0, res.output
-    assert "rows:     16208" in res.output and "gaps:     8 (16 missing candles)" in res.output
+    assert (
+        "rows:     16208" in res.output
+        and "gaps:     8 (16 missing candles)" in res.output
+    )
 
 
 @pytest.mark.parametrize(
     ("content", "args", "match"),
     [
-        ("Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,-3\n", [], "volume at 2020-01-01T00:00Z: got -3.0, expected a finite volume >= 0"),
-        ("Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,3\n2020-01-03,1,2,0.5,1.5,3\n", ["--gaps", "raise"], "1 missing"),
+        (
+            "Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,-3\n",
+            [],
+            "volume at 2020-01-01T00:00Z: got -3.0, expected a finite volume >= 0",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,3\n2020-01-03,1,2,0.5,1.5,3\n",
+            ["--gaps", "raise"],
+            "1 missing",
+        ),
     ],
     ids=["negative-volume", "gap-raise"],
 )

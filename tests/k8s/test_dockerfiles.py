@@ -26,7 +26,10 @@ ENTRYPOINTS = {
     "transformer": (["kserve", "ml.settings"], "serving.transformer"),
     "ui": (["gradio", "mlflow", "ml.settings"], "ui"),
     "pipeline": (["kfp", "mlflow", "psycopg2", "boto3", "pipelines"], "bvp"),
-    "sagemaker": (["fastapi", "uvicorn", "xgboost", "serving.sagemaker_app"], "serving.sagemaker_app"),
+    "sagemaker": (
+        ["fastapi", "uvicorn", "xgboost", "serving.sagemaker_app"],
+        "serving.sagemaker_app",
+    ),
 }
 
 

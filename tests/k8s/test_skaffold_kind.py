@@ -115,7 +115,7 @@ def test_pipeline_image_default_is_the_chart_and_skaffold_image():
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     img = values["mlflow"]["image"]
-    assert PIPELINE_IMAGE == f"{img['repository']}:{img['tag']}"
+    assert f"{img['repository']}:{img['tag']}" == PIPELINE_IMAGE
     assert PIPELINE_IMAGE.rsplit("/", 1)[-1].split(":")[0] in {
         a["image"] for a in SKAFFOLD["build"]["artifacts"]
     }

@@ -5,7 +5,13 @@ import json
 import pandas as pd
 import pytest
 
-from ml.data import CANDLE_COLUMNS, bundled_path, candles_from_klines, data_version, read_candles
+from ml.data import (
+    CANDLE_COLUMNS,
+    bundled_path,
+    candles_from_klines,
+    data_version,
+    read_candles,
+)
 from ml.errors import DataValidationError
 
 KAGGLE_UTC = """Open time,Open,High,Low,Close,Volume,Close time,Quote asset volume,Number of trades,Taker buy base asset volume,Taker buy quote asset volume,Ignore
@@ -27,20 +33,39 @@ YAHOO = """Volume,Date,Close,Adj Close,Low,High,Open
 @pytest.mark.parametrize(
     "text",
     [KAGGLE_UTC, KAGGLE_PLAIN, BINANCE_MS, BINANCE_NO_HEADER, YAHOO],
-    ids=["kaggle-utc", "kaggle-plain", "binance-ms", "binance-no-header", "yahoo-any-order"],
+    ids=[
+        "kaggle-utc",
+        "kaggle-plain",
+        "binance-ms",
+        "binance-no-header",
+        "yahoo-any-order",
+    ],
 )
 def test_every_layout_reads_to_the_same_frame(tmp_path, text):
     path = tmp_path / "c.csv"
     path.write_text(text)
     frame = read_candles(path)
     assert list(frame.columns) == list(CANDLE_COLUMNS)
-    assert frame["open_time"].tolist() == [pd.Timestamp("2018-01-01"), pd.Timestamp("2018-01-02")]
+    assert frame["open_time"].tolist() == [
+        pd.Timestamp("2018-01-01"),
+        pd.Timestamp("2018-01-02"),
+    ]
     assert frame["close"].tolist() == [13380.0, 14675.11]
     assert frame["volume"].tolist() == [8609.9, 20078.1]
 
 
 def test_json_klines(tmp_path):
-    rows = [[1514764800000, "13715.65", "13818.55", "12750.0", "13380.0", "8609.9", 1514851199999]]
+    rows = [
+        [
+            1514764800000,
+            "13715.65",
+            "13818.55",
+            "12750.0",
+            "13380.0",
+            "8609.9",
+            1514851199999,
+        ]
+    ]
     path = tmp_path / "k.json"
     path.write_text(json.dumps(rows))
     frame = read_candles(path)
@@ -61,10 +86,19 @@ def test_bundled_files_are_real_binance_candles():
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("Date,Open,High,Low,Close\n2020-01-01,1,2,0.5,1.5\n", r"columns: .* expected a Volume column"),
+        (
+            "Date,Open,High,Low,Close\n2020-01-01,1,2,0.5,1.5\n",
+            r"columns: .* expected a Volume column",
+        ),
         ("Foo,Open\n1,2\n", r"expected a time column"),
-        ("Date,Open,High,Low,Close,Volume\n2020-13-45,1,2,0.5,1.5,3\n", r"open_time at row 1: got '2020-13-45'"),
-        ("Date,Open,High,Low,Close,Volume\n2020-01-01,abc,2,0.5,1.5,3\n", r"open at 2020-01-01T00:00Z: got 'abc', expected a number"),
+        (
+            "Date,Open,High,Low,Close,Volume\n2020-13-45,1,2,0.5,1.5,3\n",
+            r"open_time at row 1: got '2020-13-45'",
+        ),
+        (
+            "Date,Open,High,Low,Close,Volume\n2020-01-01,abc,2,0.5,1.5,3\n",
+            r"open at 2020-01-01T00:00Z: got 'abc', expected a number",
+        ),
     ],
     ids=["no-volume", "no-time", "bad-date", "non-numeric"],
 )

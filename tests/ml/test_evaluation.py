@@ -5,7 +5,13 @@ import pytest
 from sklearn import metrics as skm
 
 from ml.data import bundled_path, read_candles
-from ml.evaluation import balanced_accuracy, brier_score, log_loss, macro_f1, walk_forward
+from ml.evaluation import (
+    balanced_accuracy,
+    brier_score,
+    log_loss,
+    macro_f1,
+    walk_forward,
+)
 from ml.panel import build_panel
 
 
@@ -21,14 +27,18 @@ def test_metrics_match_sklearn(preds):
     y, p = preds
     pred = p.argmax(axis=1)
     assert macro_f1(y, pred) == pytest.approx(skm.f1_score(y, pred, average="macro"))
-    assert balanced_accuracy(y, pred) == pytest.approx(skm.balanced_accuracy_score(y, pred))
+    assert balanced_accuracy(y, pred) == pytest.approx(
+        skm.balanced_accuracy_score(y, pred)
+    )
     assert log_loss(y, p) == pytest.approx(skm.log_loss(y, p, labels=[0, 1, 2]))
 
 
 def test_hand_computed_values():
     y = np.array([0, 1, 2, 2])
     p = np.array([[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.5, 0.25, 0.25]])
-    assert log_loss(y, p) == pytest.approx(-(np.log(0.8) + np.log(0.5) + np.log(0.8) + np.log(0.25)) / 4)
+    assert log_loss(y, p) == pytest.approx(
+        -(np.log(0.8) + np.log(0.5) + np.log(0.8) + np.log(0.25)) / 4
+    )
     brier = ((0.2**2 + 0.1**2 + 0.1**2) + (0.2**2 + 0.5**2 + 0.3**2) + (0.1**2 + 0.1**2 + 0.2**2)
              + (0.5**2 + 0.25**2 + 0.75**2)) / 4  # fmt: skip
     assert brier_score(y, p) == pytest.approx(brier)

@@ -23,7 +23,9 @@ THR = (0.40, 0.65)
 def candles():
     daily = read_candles(bundled_path("1d")).iloc[:400].reset_index(drop=True)
     h4 = read_candles(bundled_path("4h"))
-    h4 = h4[h4["open_time"] < daily["open_time"].iloc[-1] + pd.Timedelta(days=1)].reset_index(drop=True)
+    h4 = h4[
+        h4["open_time"] < daily["open_time"].iloc[-1] + pd.Timedelta(days=1)
+    ].reset_index(drop=True)
     return daily, h4
 
 
@@ -49,7 +51,9 @@ def test_changing_rows_after_t_leaves_features_at_t_unchanged(candles, t):
 def test_dropping_rows_after_t_gives_the_same_features(candles):
     daily, h4 = candles
     full = build_panel(daily, h4, THR)
-    short = build_panel(daily.iloc[:300], h4[h4["open_time"] < daily["open_time"].iloc[300]], THR)
+    short = build_panel(
+        daily.iloc[:300], h4[h4["open_time"] < daily["open_time"].iloc[300]], THR
+    )
     np.testing.assert_array_equal(full.x[:300], short.x)
 
 
@@ -59,7 +63,9 @@ def test_features_are_invariant_to_price_scale(candles):
     for frame in (scaled_d, scaled_h):
         frame[["open", "high", "low", "close"]] *= 1000.0
     a, b = build_panel(daily, h4, THR), build_panel(scaled_d, scaled_h, THR)
-    np.testing.assert_allclose(a.x[MIN_HISTORY:], b.x[MIN_HISTORY:], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        a.x[MIN_HISTORY:], b.x[MIN_HISTORY:], rtol=1e-9, atol=1e-12
+    )
 
 
 def test_complete_rows_after_warm_up(candles):
@@ -73,7 +79,10 @@ def test_complete_rows_after_warm_up(candles):
 def test_known_share_and_horizon_columns(candles):
     daily, h4 = candles
     p = build_panel(daily, h4, THR)
-    h_col, share_col = FEATURE_NAMES.index("horizon"), FEATURE_NAMES.index("known_share")
+    h_col, share_col = (
+        FEATURE_NAMES.index("horizon"),
+        FEATURE_NAMES.index("known_share"),
+    )
     assert p.x[200, :, h_col].tolist() == list(range(1, 31))
     np.testing.assert_allclose(p.x[200, :, share_col], (30 - np.arange(1, 31)) / 30)
 
@@ -98,7 +107,9 @@ def test_prior_features_follow_the_thresholds(candles):
     other = [i for i, n in enumerate(FEATURE_NAMES) if not n.startswith("prior_p_")]
     np.testing.assert_array_equal(a.x[:, :, other], b.x[:, :, other])
     # serving with the same thresholds reproduces the panel row
-    x = inference_matrix(daily, h4, daily["open_time"].iloc[300], list(range(1, 31)), (0.50, 0.80))
+    x = inference_matrix(
+        daily, h4, daily["open_time"].iloc[300], list(range(1, 31)), (0.50, 0.80)
+    )
     np.testing.assert_allclose(x, b.x[300], rtol=1e-10)
     # the features equal regime_probabilities on the known-window sums
     k1, k2 = known_window_sums(a.returns, np.array([300]), 30)
@@ -107,4 +118,6 @@ def test_prior_features_follow_the_thresholds(candles):
     for h in (1, 7, 30):
         want = regime_probabilities(k1[:, h - 1], k2[:, h - 1], h, np.array([mu]),
                                     prior_residual_sample(h), THR)  # fmt: skip
-        np.testing.assert_allclose(a.x[300, h - 1, lo : hi + 1], want[0], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(
+            a.x[300, h - 1, lo : hi + 1], want[0], rtol=1e-8, atol=1e-10
+        )

@@ -9,7 +9,12 @@ import pytest
 
 from ml.data import bundled_path, read_candles
 from ml.errors import DataValidationError
-from ml.labels import compute_v30, future_regime_labels, label_regimes, realized_vol_forward
+from ml.labels import (
+    compute_v30,
+    future_regime_labels,
+    label_regimes,
+    realized_vol_forward,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +27,9 @@ def test_v30_matches_statistics_stdev(close):
     c = close.tolist()
     for t in (30, 31, 100, 199):
         rets = [math.log(c[i] / c[i - 1]) for i in range(t - 29, t + 1)]
-        assert v30[t] == pytest.approx(statistics.stdev(rets) * math.sqrt(365), rel=1e-12)
+        assert v30[t] == pytest.approx(
+            statistics.stdev(rets) * math.sqrt(365), rel=1e-12
+        )
     assert v30[:30].isna().all() and v30[30:].notna().all()
 
 
@@ -50,5 +57,8 @@ def test_forward_realized_vol(close):
 
 @pytest.mark.parametrize("bad", [(0.65, 0.40), (0.0, 0.5), (0.4,), (0.4, float("nan"))])
 def test_bad_thresholds(bad):
-    with pytest.raises(DataValidationError, match="thresholds: got .* expected two numbers 0 < low < high"):
+    with pytest.raises(
+        DataValidationError,
+        match="thresholds: got .* expected two numbers 0 < low < high",
+    ):
         label_regimes(pd.Series([0.5]), bad)

@@ -21,24 +21,51 @@ def _broken(frame, mutate):
 
 
 CASES = [
-    ("duplicate", lambda f: f.__setitem__("open_time", f["open_time"].where(f.index != 10, f["open_time"][9])),
-     r"open_time at row 11: got '2018-01-10T00:00Z', expected unique timestamps"),
-    ("unsorted", lambda f: f.__setitem__("open_time", f["open_time"].where(f.index != 10, pd.Timestamp("2017-12-01"))),
-     r"open_time at row 11: got '2017-12-01T00:00Z', expected increasing timestamps"),
-    ("nan-price", lambda f: f.loc.__setitem__((20, "close"), np.nan),
-     r"close at 2018-01-21T00:00Z: got nan, expected a finite price > 0"),
-    ("negative-price", lambda f: f.loc.__setitem__((21, "open"), -1.0),
-     r"open at 2018-01-22T00:00Z: got -1.0, expected a finite price > 0"),
-    ("high-below-body", lambda f: f.loc.__setitem__((30, "high"), f.loc[30, "low"]),
-     r"high at 2018-01-31T00:00Z: got .*, expected >= max\(open, close\)"),
-    ("low-above-body", lambda f: f.loc.__setitem__((31, "low"), f.loc[31, "high"]),
-     r"low at 2018-02-01T00:00Z: got .*, expected <= min\(open, close\)"),
-    ("negative-volume", lambda f: f.loc.__setitem__((40, "volume"), -5.0),
-     r"volume at 2018-02-10T00:00Z: got -5.0, expected a finite volume >= 0"),
+    (
+        "duplicate",
+        lambda f: f.__setitem__(
+            "open_time", f["open_time"].where(f.index != 10, f["open_time"][9])
+        ),
+        r"open_time at row 11: got '2018-01-10T00:00Z', expected unique timestamps",
+    ),
+    (
+        "unsorted",
+        lambda f: f.__setitem__(
+            "open_time", f["open_time"].where(f.index != 10, pd.Timestamp("2017-12-01"))
+        ),
+        r"open_time at row 11: got '2017-12-01T00:00Z', expected increasing timestamps",
+    ),
+    (
+        "nan-price",
+        lambda f: f.loc.__setitem__((20, "close"), np.nan),
+        r"close at 2018-01-21T00:00Z: got nan, expected a finite price > 0",
+    ),
+    (
+        "negative-price",
+        lambda f: f.loc.__setitem__((21, "open"), -1.0),
+        r"open at 2018-01-22T00:00Z: got -1.0, expected a finite price > 0",
+    ),
+    (
+        "high-below-body",
+        lambda f: f.loc.__setitem__((30, "high"), f.loc[30, "low"]),
+        r"high at 2018-01-31T00:00Z: got .*, expected >= max\(open, close\)",
+    ),
+    (
+        "low-above-body",
+        lambda f: f.loc.__setitem__((31, "low"), f.loc[31, "high"]),
+        r"low at 2018-02-01T00:00Z: got .*, expected <= min\(open, close\)",
+    ),
+    (
+        "negative-volume",
+        lambda f: f.loc.__setitem__((40, "volume"), -5.0),
+        r"volume at 2018-02-10T00:00Z: got -5.0, expected a finite volume >= 0",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "match"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mutate", "match"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_each_rule(daily, mutate, match):
     with pytest.raises(DataValidationError, match=match):
         validate_candles(_broken(daily, mutate), "1d")
@@ -46,7 +73,10 @@ def test_each_rule(daily, mutate, match):
 
 def test_missing_days_raise_or_are_reported(daily):
     gappy = daily.drop(index=[15, 16, 17]).reset_index(drop=True)
-    with pytest.raises(DataValidationError, match=r"open_time at 2018-01-15T00:00Z: got '2018-01-19T00:00Z'.*3 missing"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"open_time at 2018-01-15T00:00Z: got '2018-01-19T00:00Z'.*3 missing",
+    ):
         validate_candles(gappy, "1d", "raise")
     report = validate_candles(gappy, "1d", "report")
     assert report.gaps == [("2018-01-15T00:00Z", "2018-01-19T00:00Z", 3)]
@@ -60,7 +90,9 @@ def test_bundled_data_passes_with_known_4h_gaps():
 
 
 def test_bad_interval_and_policy(daily):
-    with pytest.raises(DataValidationError, match=r"interval: got '1m', expected one of 1d, 4h"):
+    with pytest.raises(
+        DataValidationError, match=r"interval: got '1m', expected one of 1d, 4h"
+    ):
         validate_candles(daily, "1m")
     with pytest.raises(DataValidationError, match=r"gap_policy: got 'fill'"):
         validate_candles(daily, "1d", "fill")

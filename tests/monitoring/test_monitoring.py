@@ -116,7 +116,9 @@ def test_seed_rule_fires_on_any_floor():
 
 
 def test_unknown_rule_names_the_value_and_allowed_set():
-    with pytest.raises(ConfigError, match=r"rule: got 'sometimes'.*drift_and_degradation"):
+    with pytest.raises(
+        ConfigError, match=r"rule: got 'sometimes'.*drift_and_degradation"
+    ):
         decide(_drift(0.1), _perf(0.1), rule="sometimes")
 
 

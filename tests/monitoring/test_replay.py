@@ -31,9 +31,12 @@ def test_replay_rows_and_policies(frame):
         assert np.isfinite(frame[f"ll_{name}"]).all()
     # rule=always: every decision after the first retrains; the gate decides promotion
     assert frame["retrain"].iloc[1:].all()
-    assert (frame.loc[frame["promoted"], "monitored_model"] == frame.loc[frame["promoted"], "date"]).all()
+    assert (
+        frame.loc[frame["promoted"], "monitored_model"]
+        == frame.loc[frame["promoted"], "date"]
+    ).all()
     # never-retrain serves the first model throughout, weekly the latest
-    assert (frame["ll_weekly"].iloc[0] == frame["ll_never"].iloc[0])
+    assert frame["ll_weekly"].iloc[0] == frame["ll_never"].iloc[0]
 
 
 @pytest.mark.slow
@@ -42,6 +45,8 @@ def test_summary_and_report_files(frame, tmp_path):
 
     s = summarize_replay(frame)
     assert s["decisions"] == 8 and s["retrains"] == 8
-    assert set(s) >= {f"mean_log_loss_{p}" for p in POLICIES} | {"seed_rule_false_alarm_rate"}
+    assert set(s) >= {f"mean_log_loss_{p}" for p in POLICIES} | {
+        "seed_rule_false_alarm_rate"
+    }
     plot_replay(frame, tmp_path / "replay.png")
     assert (tmp_path / "replay.png").read_bytes()[:4] == b"\x89PNG"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +16,9 @@ from pipelines.schedule import create_schedule, to_kfp_cron
 def test_compiled_monitoring_pipeline_matches_committed(tmp_path):
     fresh = compile_pipeline("monitoring", tmp_path)
     committed = COMPILED_DIR / "monitoring.yaml"
-    assert committed.exists(), "run `bvp pipeline compile monitoring` and commit the YAML"
+    assert committed.exists(), (
+        "run `bvp pipeline compile monitoring` and commit the YAML"
+    )
     assert yaml.safe_load(fresh.read_text()) == yaml.safe_load(committed.read_text()), (
         "pipelines/compiled/monitoring.yaml is stale: run `bvp pipeline compile monitoring`"
     )
@@ -64,8 +65,18 @@ def test_cron_conversion(cron, kfp):
         ("*/0 3 * * 1", r"cron minute field: got '\*/0'.*step >= 1"),
         ("0 5-2 * * 1", r"cron hour field: got '5-2'.*low <= high"),
     ],
-    ids=["four-fields", "six-fields", "minute", "hour", "dom", "month", "dow", "dow-name",
-         "zero-step", "reversed-range"],
+    ids=[
+        "four-fields",
+        "six-fields",
+        "minute",
+        "hour",
+        "dom",
+        "month",
+        "dow",
+        "dow-name",
+        "zero-step",
+        "reversed-range",
+    ],
 )
 def test_invalid_cron_names_field_and_value(cron, match):
     with pytest.raises(ConfigError, match=match):
@@ -90,7 +101,9 @@ class FakeKfpClient:
 def test_schedule_request(tmp_path):
     client = FakeKfpClient()
     path = COMPILED_DIR / "monitoring.yaml"
-    rid = create_schedule(client, path, "0 3 * * 1", {"tracking_uri": "http://mlflow:5000"})
+    rid = create_schedule(
+        client, path, "0 3 * * 1", {"tracking_uri": "http://mlflow:5000"}
+    )
     assert rid == "rr-42"
     (_, exp), (_, req) = client.calls
     assert exp == {"name": "monitoring"}

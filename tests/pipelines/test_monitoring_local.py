@@ -23,11 +23,14 @@ CHAMPION_END = 699
 BRANCH_TASKS = ("fetch-new-data", "check-new-data", "retrain", "evaluate-challenger")
 
 
-def _run(settings, tmp_path: Path, shift_last: int, spec: dict, rule: str = "drift") -> dict:
+def _run(
+    settings, tmp_path: Path, shift_last: int, spec: dict, rule: str = "drift"
+) -> dict:
     candles = synthetic_candles(900, SEED, shift_last=shift_last)
     daily = write_candles(candles, tmp_path / "daily.csv.gz")
-    register_champion(settings.tracking_uri, candles, CHAMPION_END, tmp_path,
-                      settings.artifact_root)
+    register_champion(
+        settings.tracking_uri, candles, CHAMPION_END, tmp_path, settings.artifact_root
+    )
     args = monitoring_arguments(
         settings, source="file", daily_file=str(daily), h4_file="",
         spec_json=json.dumps({"n_estimators": 20, "n_jobs": 1, **spec}),
@@ -48,7 +51,9 @@ def _alias(settings, alias: str) -> str | None:
     from ml.errors import ModelNotFoundError
 
     try:
-        return resolve_alias(settings.tracking_uri, settings.mlflow.model_name, alias)["version"]
+        return resolve_alias(settings.tracking_uri, settings.mlflow.model_name, alias)[
+            "version"
+        ]
     except ModelNotFoundError:
         return None
 
@@ -63,7 +68,9 @@ def test_no_drift_skips_the_retrain_branch(settings, tmp_path):
     assert "retrain=False" in _decision_tag(settings, out["summary"]["mlflow_run_id"])
 
 
-def test_forced_drift_runs_the_branch_and_keeps_champion_over_worse_challenger(settings, tmp_path):
+def test_forced_drift_runs_the_branch_and_keeps_champion_over_worse_challenger(
+    settings, tmp_path
+):
     # One boosting round of depth 1 with a tiny learning rate: near-uniform probabilities.
     worse = {"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01}
     out = _run(settings, tmp_path, shift_last=200, spec=worse)

@@ -16,8 +16,12 @@ NAME = "btc-volatility"
 @pytest.fixture
 def two_versions(settings, tmp_path):
     candles = synthetic_candles(500, 5)
-    register_champion(settings.tracking_uri, candles, 400, tmp_path / "a", settings.artifact_root, 5)
-    register_champion(settings.tracking_uri, candles, 450, tmp_path / "b", settings.artifact_root, 5)
+    register_champion(
+        settings.tracking_uri, candles, 400, tmp_path / "a", settings.artifact_root, 5
+    )
+    register_champion(
+        settings.tracking_uri, candles, 450, tmp_path / "b", settings.artifact_root, 5
+    )
     return settings.tracking_uri  # v1 and v2; champion -> v2 (last registered)
 
 
@@ -61,5 +65,7 @@ def test_deploy_target_none_and_unknown():
     assert "nothing deployed" in deploy_champion("none", "sqlite://", NAME)
     from ml.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"deploy_target: got 'ec2'.*none, kserve, sagemaker"):
+    with pytest.raises(
+        ConfigError, match=r"deploy_target: got 'ec2'.*none, kserve, sagemaker"
+    ):
         deploy_champion("ec2", "sqlite://", NAME)

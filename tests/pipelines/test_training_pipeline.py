@@ -28,7 +28,9 @@ def test_fetch_body_via_python_func(tmp_path):
 
     daily, h4 = Dataset(uri=str(tmp_path / "d")), Dataset(uri=str(tmp_path / "h"))
     daily.path, h4.path = str(tmp_path / "d.parquet"), str(tmp_path / "h.parquet")
-    out = json.loads(fetch.python_func("bundled", "", "", "2018-01-01", "2018-03-31", daily, h4))
+    out = json.loads(
+        fetch.python_func("bundled", "", "", "2018-01-01", "2018-03-31", daily, h4)
+    )
     assert out["daily"]["rows"] == 90 and out["daily"]["last"] == "2018-03-31"
     assert daily.metadata["rows"] == 90
 
@@ -64,13 +66,17 @@ def test_rerun_on_unchanged_inputs_registers_no_duplicate(trained_home, monkeypa
     s = Settings()
     version, ran = ensure_champion(s)
     assert (version, ran) == (trained_home["BVP_TEST_VERSION"], False)
-    versions = mlflow.MlflowClient(s.tracking_uri).search_model_versions("name = 'btc-volatility'")
+    versions = mlflow.MlflowClient(s.tracking_uri).search_model_versions(
+        "name = 'btc-volatility'"
+    )
     assert len(versions) == 1
 
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_register_step_reuses_the_version_with_the_same_fingerprint(trained_home, monkeypatch):
+def test_register_step_reuses_the_version_with_the_same_fingerprint(
+    trained_home, monkeypatch
+):
     import mlflow
 
     from pipelines.components.training import register
@@ -81,7 +87,13 @@ def test_register_step_reuses_the_version_with_the_same_fingerprint(trained_home
     client = mlflow.MlflowClient(s.tracking_uri)
     mv = client.get_model_version_by_alias("btc-volatility", "champion")
     out = register.python_func(
-        s.tracking_uri, "btc-volatility", mv.source, mv.run_id, mv.tags["bvp.fingerprint"], "champion", "{}"
+        s.tracking_uri,
+        "btc-volatility",
+        mv.source,
+        mv.run_id,
+        mv.tags["bvp.fingerprint"],
+        "champion",
+        "{}",
     )
     assert (out.version, out.created) == (str(mv.version), False)
     assert len(client.search_model_versions("name = 'btc-volatility'")) == 1

@@ -8,7 +8,12 @@ from numpy.testing import assert_allclose
 
 from ml.data import bundled_path, read_candles
 from ml.errors import DataValidationError, InsufficientHistoryError
-from ml.inference import build_feature_table, forecast_frame, forecast_records, inference_matrix
+from ml.inference import (
+    build_feature_table,
+    forecast_frame,
+    forecast_records,
+    inference_matrix,
+)
 from serving.transformer_schema import RequestError, candles_frame, parse_request
 
 
@@ -17,13 +22,20 @@ def candles():
     return read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
 
 
-@pytest.mark.parametrize("day", ["2018-04-01", "2020-03-12", "2022-11-09", "2025-05-27"])
+@pytest.mark.parametrize(
+    "day", ["2018-04-01", "2020-03-12", "2022-11-09", "2025-05-27"]
+)
 def test_table_rows_equal_inference_matrix(candles, day):
     daily, h4 = candles
     table = build_feature_table(daily, h4)
     hs = [1, 2, 15, 29, 30]
     asof = pd.Timestamp(day)
-    assert_allclose(table.matrix(asof, hs), inference_matrix(daily, h4, asof, hs), rtol=1e-10, atol=1e-12)
+    assert_allclose(
+        table.matrix(asof, hs),
+        inference_matrix(daily, h4, asof, hs),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_table_refuses_short_history(candles):
@@ -41,7 +53,9 @@ def test_forecast_frame_is_built_from_records():
     recs = forecast_records(pd.Timestamp("2024-02-28"), [1, 2], p)
     assert [r["regime"] for r in recs] == ["high", "low"]
     assert str(recs[1]["target_date"]) == "2024-03-01"
-    assert forecast_frame(pd.Timestamp("2024-02-28"), [1, 2], p).to_dict("records") == recs
+    assert (
+        forecast_frame(pd.Timestamp("2024-02-28"), [1, 2], p).to_dict("records") == recs
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,7 +68,14 @@ def test_forecast_frame_is_built_from_records():
         ({"candles": [[1, "1", "2", "0.5", "1", True]]}, "candles[0].Volume"),
         ({"candles": [[1, "1", "2", "0.5", "nan", "1"]]}, "candles[0].Close"),
     ],
-    ids=["asof_int", "horizon_float", "threshold_inf", "missing_high", "bool_volume", "nan_string"],
+    ids=[
+        "asof_int",
+        "horizon_float",
+        "threshold_inf",
+        "missing_high",
+        "bool_volume",
+        "nan_string",
+    ],
 )
 def test_request_errors_name_the_field(raw, field):
     with pytest.raises(RequestError) as err:

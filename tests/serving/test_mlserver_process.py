@@ -57,5 +57,11 @@ def test_health_and_metrics_endpoints(mlserver):
 
     settings, url, _, _ = mlserver
     assert httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200
-    metrics = httpx.get(f"http://127.0.0.1:{settings.serving.metrics_port}/metrics", timeout=5)
-    assert metrics.status_code == 200 and "model_infer_request" in metrics.text or "rest_server" in metrics.text
+    metrics = httpx.get(
+        f"http://127.0.0.1:{settings.serving.metrics_port}/metrics", timeout=5
+    )
+    assert (
+        metrics.status_code == 200
+        and "model_infer_request" in metrics.text
+        or "rest_server" in metrics.text
+    )

@@ -36,19 +36,24 @@ def test_page_and_forecast_for_30_horizons(stack):
     client = Client(ui_url, verbose=False)
     status, _, _, table_html = client.predict("2019-12-31", api_name="/forecast")
     assert "2019-12-31" in status and "30 horizons" in status
-    import pandas as pd
     from io import StringIO
+
+    import pandas as pd
 
     table = pd.read_html(StringIO(table_html))[0]
     assert table.iloc[:, 0].tolist() == list(range(1, 31))
     probs = table.filter(regex="(?i)low|normal|high").select_dtypes("number")
     assert probs.shape[1] == 3
-    assert ((probs.sum(axis=1) - 1).abs() < 2e-3).all() or ((probs.sum(axis=1) - 100).abs() < 0.2).all()
+    assert ((probs.sum(axis=1) - 1).abs() < 2e-3).all() or (
+        (probs.sum(axis=1) - 100).abs() < 0.2
+    ).all()
 
 
 def test_out_of_range_date_is_a_message_not_a_traceback(stack):
     from gradio_client import Client
 
     _, ui_url = stack
-    status, *_ = Client(ui_url, verbose=False).predict("2031-01-01", api_name="/forecast")
+    status, *_ = Client(ui_url, verbose=False).predict(
+        "2031-01-01", api_name="/forecast"
+    )
     assert "2031-01-01" in status and "Traceback" not in status
