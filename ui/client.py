@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 
 from ml.data import bundled_path, read_candles
-from ml.errors import BVPError
+from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
 from ml.inference import check_horizons, forecast_frame, inference_matrix, resolve_asof
 from ml.settings import Settings
 from serving.v2 import PredictorUnavailableError, infer_proba
@@ -75,10 +75,32 @@ class V2ForecastClient:
         return Forecast(day, forecast_frame(day, hs, proba), version, self.url)
 
 
-class ForecastRequestError(BVPError):
-    """The transformer refused a request; the message is its error sentence."""
+class ForecastRequestError(DataValidationError):
+    """The transformer refused a request (4xx): its sentence, field and value."""
 
-    status_code = 422
+    def __init__(self, body: dict[str, object], fallback: str) -> None:
+        BVPError.__init__(self, str(body.get("error") or fallback))
+        self.column = str(body.get("field") or "request")
+        self.value = body.get("value")
+        self.rule = ""
+        self.at = body.get("at")
+        self.count = 1
+
+
+class RemoteInsufficientHistoryError(ForecastRequestError, InsufficientHistoryError):
+    """The transformer said how many candles it needed and how many it had."""
+
+    def __init__(self, body: dict[str, object], fallback: str) -> None:
+        super().__init__(body, fallback)
+        self.needed = int(str(body["needed"]))
+        self.got = int(str(body.get("got", 0)))
+
+
+def request_error(resp: httpx.Response) -> ForecastRequestError:
+    """Typed error from a transformer 4xx, so the UI words it like a local one."""
+    body = _json(resp)
+    cls = RemoteInsufficientHistoryError if "needed" in body else ForecastRequestError
+    return cls(body, resp.text[:200])
 
 
 class TransformerForecastClient:
@@ -107,7 +129,7 @@ class TransformerForecastClient:
                 self.url, f"{type(exc).__name__}: {exc}"
             ) from exc
         if 400 <= resp.status_code < 500:
-            raise ForecastRequestError(str(_json(resp).get("error") or resp.text[:200]))
+            raise request_error(resp)
         if resp.status_code != 200:
             raise PredictorUnavailableError(
                 self.url, str(_json(resp).get("error") or resp.text[:200])
