@@ -145,11 +145,13 @@ class ServingSettings(BaseModel):
     parallel_workers: int = Field(default=1, ge=0)
     """MLServer inference worker processes (0 runs inference in the server process).
     Chosen with ``bench/serving.py`` on a 2-core machine; see the serving README."""
-    max_batch_size: int = Field(default=0, ge=0)
-    """MLServer adaptive batching: most requests merged into one call (0 or 1: off)."""
-    max_batch_time_s: float = Field(default=0.0, ge=0)
-    """MLServer adaptive batching: longest wait for a batch to fill, seconds. A lone
-    request waits about this long, so it stays off unless the bench says otherwise."""
+    max_batch_size: int = Field(default=32, ge=0)
+    """MLServer adaptive batching: most requests merged into one call (0 or 1: off).
+    bench/serving.py --sweep on 2 cores (30-row requests): 1 worker + 32/2 ms gave 427
+    req/s at concurrency 8 vs 219 without batching, p99 11 ms at concurrency 1."""
+    max_batch_time_s: float = Field(default=0.002, ge=0)
+    """MLServer adaptive batching: longest wait for a batch to fill, seconds (a lone
+    request waits up to this long; 2 ms measured no worse p50 than batching off)."""
     url: str | None = None
     """Base URL of the V2 predictor for clients; None means http://host:http_port."""
     timeout_s: float = 5.0
