@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +28,7 @@ from ml.models import (
 )
 from ml.panel import Panel, build_panel
 from ml.validation import validate_candles
+from pipelines.ingest.store import atomic_write_bytes as _atomic_write_chunks
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +53,10 @@ EVAL_COMPARISON_FILE = "forecast_comparison.csv"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file + fsync + rename (never truncated)."""
+    """Write ``data`` to ``path`` atomically (the store's temp + fsync + rename writer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write_chunks(path, [data])
 
 
 def _write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
