@@ -28,6 +28,7 @@ __all__ = [
     "log_evaluation",
     "log_training_run",
     "register_version",
+    "describe_alias",
     "resolve_alias",
 ]
 
@@ -203,22 +204,37 @@ def resolve_alias(tracking_uri: str, name: str, alias: str) -> dict[str, Any]:
         ModelNotFoundError: No such model or alias.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient()
+    return describe_alias(mlflow.MlflowClient(), name, alias)
+
+
+def describe_alias(
+    client: Any,
+    name: str,
+    alias: str,
+    hint: str = "Run `bvp pipeline run training --local` (or `make up`) first.",
+) -> dict[str, Any]:
+    """Describe ``name@alias`` with an explicit ``MlflowClient``.
+
+    The artifact location is the folder holding the model files: MLflow 3 versions
+    point at a logged model (``models:/m-<id>``) whose files live at its artifact
+    location; older versions fall back to the version's download URI.
+
+    Raises:
+        ModelNotFoundError: No such model or alias (``hint`` says what to do).
+    """
+    from mlflow.exceptions import MlflowException
+
     try:
         mv = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        raise ModelNotFoundError(
-            name,
-            f"@{alias}",
-            "Run `bvp pipeline run training --local` (or `make up`) first.",
-        ) from exc
-    location = mv.source
+        raise ModelNotFoundError(name, f"@{alias}", hint) from exc
     model_id = getattr(mv, "model_id", None)
     if model_id:
-        location = client.get_logged_model(model_id).artifact_location
+        location = str(client.get_logged_model(model_id).artifact_location)
+    else:
+        location = str(client.get_model_version_download_uri(name, mv.version))
     return {
         "name": name,
         "version": str(mv.version),

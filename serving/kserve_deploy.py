@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ml.errors import ConfigError, ModelNotFoundError, PromotionError
+from ml.errors import ConfigError, PromotionError
 
 __all__ = [
     "DEFAULT_RUNTIME",
@@ -97,25 +97,17 @@ def resolve_alias_uri(client: Any, model_name: str, alias: str) -> str:
     Raises:
         ModelNotFoundError: The model or the alias does not exist.
     """
-    from mlflow.exceptions import MlflowException
+    from pipelines.tracking import describe_alias
 
-    try:
-        version = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException as exc:
-        raise ModelNotFoundError(
-            model_name,
-            f"@{alias}",
-            "Train and promote a model first, or pass --alias with an existing alias.",
-        ) from exc
-    # MLflow 3: version.source is "models:/m-<id>"; the files live at the logged
-    # model's artifact location. Older versions point at a run artifact path.
-    model_id = getattr(version, "model_id", None)
-    if model_id:
-        uri = str(client.get_logged_model(model_id).artifact_location)
-    else:
-        uri = str(client.get_model_version_download_uri(model_name, version.version))
+    info = describe_alias(
+        client,
+        model_name,
+        alias,
+        "Train and promote a model first, or pass --alias with an existing alias.",
+    )
+    uri = str(info["artifact_location"])
     logger.info(
-        "resolved %s@%s -> version %s at %s", model_name, alias, version.version, uri
+        "resolved %s@%s -> version %s at %s", model_name, alias, info["version"], uri
     )
     return uri
 
