@@ -67,9 +67,21 @@ def _spec(settings: Settings) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _source_args(settings: Settings) -> dict[str, str]:
+    """Where the fetch step reads candles: the bundled files unless a path is set."""
+    d = settings.data
+    if d.daily_path is None:
+        return {}
+    return {
+        "source": "file",
+        "daily_file": str(d.daily_path),
+        "h4_file": str(d.h4_path or ""),
+    }
+
+
 def monitoring_arguments(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Parameters of the ``monitoring`` pipeline from settings (``monitoring`` group)."""
-    m, d = settings.monitoring, settings.data
+    m = settings.monitoring
     args: dict[str, Any] = {
         "tracking_uri": settings.tracking_uri,
         "artifact_root": settings.artifact_root,
@@ -99,10 +111,7 @@ def monitoring_arguments(settings: Settings, **overrides: Any) -> dict[str, Any]
         "new_data_source": m.new_data_source,
         "deploy_target": m.deploy_target,
     }
-    if d.daily_path is not None:
-        args.update(
-            source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or "")
-        )
+    args.update(_source_args(settings))
     args.update(overrides)
     return args
 
@@ -133,10 +142,7 @@ def pipeline_arguments(
         "gap_policy_1d": d.gap_policy_1d,
         "gap_policy_4h": d.gap_policy_4h,
     }
-    if d.daily_path is not None:
-        args.update(
-            source="file", daily_file=str(d.daily_path), h4_file=str(d.h4_path or "")
-        )
+    args.update(_source_args(settings))
     args.update(overrides)
     return args
 
