@@ -45,7 +45,13 @@ def kserve_python() -> Path:
 
 def train_small_model(out_dir: Path, end: str = "2019-12-31", n_estimators: int = 30,
                       seed: int = 7) -> Path:  # fmt: skip
-    """Fit a small regime classifier on 2018..``end`` and save ``model.ubj``; returns it."""
+    """Fit a small regime classifier on 2018..``end`` and save ``model.ubj``; returns it.
+
+    The structural model of the same data is written beside it (``structural.json``),
+    as the pipeline's train step does.
+    """
+    from pipelines.steps import train_structural
+
     daily = read_candles(bundled_path("1d"))
     h4 = read_candles(bundled_path("4h"))
     cut = pd.Timestamp(end) + pd.Timedelta(days=1)
@@ -56,6 +62,7 @@ def train_small_model(out_dir: Path, end: str = "2019-12-31", n_estimators: int 
     model = fit_regime_model(x, y, spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_model(str(out_dir / BOOSTER_FILE))
+    train_structural(panel, out_dir)
     return out_dir / BOOSTER_FILE
 
 

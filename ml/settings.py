@@ -178,6 +178,11 @@ class TransformerSettings(BaseModel):
     """Base wait between predictor attempts, seconds."""
     url: str | None = None
     """Base URL of the transformer for clients; None means http://host:http_port."""
+    structural_path: Path | None = None
+    """``structural.json`` of the served version (volatility level, any thresholds);
+    None means ``<home>/serving/repo/<model>/structural.json``. Re-read when the file
+    changes (a reload of the champion). Without it answers carry the classifier's
+    probabilities at the trained thresholds only."""
 
 
 class UiSettings(BaseModel):

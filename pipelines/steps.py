@@ -184,6 +184,25 @@ def train_model(
     return meta
 
 
+def train_structural(panel: Panel, out_dir: str | Path) -> dict[str, Any]:
+    """Fit the structural model on every known target; write ``structural.json``.
+
+    It sits beside ``model.ubj`` in the registered model folder, so one registry
+    version carries both: the classifier MLServer serves and the variance model the
+    transformer uses for the volatility level and for thresholds other than the
+    trained ones.
+    """
+    from ml.structural import STRUCTURAL_FILE, fit_structural, structural_to_dict
+
+    data = structural_to_dict(fit_structural(panel))
+    data["last_day"] = str(panel.days[-1].date())
+    data["thresholds"] = list(panel.thresholds)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / STRUCTURAL_FILE, json.dumps(data).encode())
+    return {"structural_last_day": data["last_day"]}
+
+
 def evaluate_walk_forward(
     panel: Panel,
     spec: RegimeModelSpec,

@@ -56,6 +56,8 @@ def training_pipeline(
     ).after(checked)
     trained = train(
         table=table.outputs["table"],
+        daily=fetched.outputs["daily"],
+        candles_4h=fetched.outputs["candles_4h"],
         data_versions=fetched.outputs["Output"],
         thresholds=thresholds,
         spec_json=spec_json,

@@ -5,6 +5,7 @@ Layout under ``<home>/serving/repo``::
     settings.json                     # server: ports, metrics, workers
     btc-volatility/model-settings.json
     btc-volatility/model.ubj          # the registered booster, copied from MLflow
+    btc-volatility/structural.json    # the variance model of the same version (transformer)
 
 The repository is built in a temp folder and swapped in with a rename, so a running
 server never sees a half-written model.
@@ -20,6 +21,7 @@ from typing import Any
 
 from ml.models import BOOSTER_FILE
 from ml.settings import Settings
+from ml.structural import STRUCTURAL_FILE
 
 __all__ = ["XGBOOST_RUNTIME", "model_settings", "prepare_repository", "server_settings"]
 
@@ -78,6 +80,9 @@ def prepare_repository(
     name = settings.mlflow.model_name
     (tmp / name).mkdir()
     shutil.copy2(booster, tmp / name / BOOSTER_FILE)
+    structural = booster.parent / STRUCTURAL_FILE
+    if structural.exists():  # the variance model registered with this booster
+        shutil.copy2(structural, tmp / name / STRUCTURAL_FILE)
     (tmp / name / "model-settings.json").write_text(
         json.dumps(
             model_settings(

@@ -7,7 +7,14 @@ Run ``python -m serving.transformer`` (KServe appends ``--predictor_host``). End
 The request is validated and turned into model inputs with the same ``ml`` code as
 training (as-of days are looked up in a table computed once from the served candles;
 caller candles are validated and featurised per request), then sent to the predictor
-as one V2 ``predict_proba`` call. Every refusal is a 4xx JSON body naming the field and
+as one V2 ``predict_proba`` call.
+
+With the served version's ``structural.json`` (see ``TransformerSettings.structural_path``)
+every forecast also carries the volatility level over (t, t+h] with its 80% interval
+(``vol_forecast``, ``vol_lo``, ``vol_hi``), and ``thresholds`` other than the trained
+ones are answered by integrating that model's V30 distribution over the requested
+bands (``probabilities_from: "structural"``; at the trained thresholds the classifier
+answers, ``"classifier"``). Every refusal is a 4xx JSON body naming the field and
 the value; a predictor that is down or slow gives 503, never a traceback.
 
 This module runs in the kserve environment: it imports only ``ml``, ``serving.v2`` and
@@ -22,6 +29,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,7 +52,14 @@ from ml.inference import (
     inference_matrix,
     resolve_asof,
 )
+from ml.panel import build_panel
 from ml.settings import Settings
+from ml.structural import (
+    STRUCTURAL_FILE,
+    StructuralTable,
+    forecast_asof,
+    structural_from_dict,
+)
 from ml.validation import validate_candles
 from serving.transformer_schema import (
     ForecastRequest,
@@ -71,6 +86,10 @@ class _Item:
     asof: pd.Timestamp
     horizons: list[int]
     thresholds: tuple[float, float]
+    structural: tuple[np.ndarray, np.ndarray] | None = None
+    """Structural (probabilities, level) for this item, when the model is served."""
+    flexible: bool = False
+    """Thresholds differ from the trained ones: probabilities from the structural model."""
 
 
 @dataclass
@@ -90,6 +109,31 @@ class ForecastTransformer(kserve.Model):
         self.predictor_url = predictor_url.rstrip("/")
         self.table: FeatureTable | None = None
         self._client: httpx.AsyncClient | None = None
+        self._structural: tuple[int, StructuralTable] | None = None
+
+    @property
+    def structural_path(self) -> Path:
+        """Where the served version's structural model is read from."""
+        return self.settings.transformer.structural_path or (
+            self.settings.home / "serving" / "repo" / self.settings.mlflow.model_name
+            / STRUCTURAL_FILE
+        )  # fmt: skip
+
+    def structural(self) -> StructuralTable | None:
+        """The structural table of the served version, rebuilt when the file changes."""
+        path = self.structural_path
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            if self._structural is not None:
+                log.warning("%s is gone: level forecast and thresholds disabled", path)
+            self._structural = None
+            return None
+        if self._structural is None or self._structural[0] != stamp:
+            model = structural_from_dict(json.loads(path.read_text()))
+            self._structural = (stamp, StructuralTable(model, self.panel))
+            log.info("structural model loaded from %s", path)
+        return self._structural[1]
 
     def load(self) -> bool:
         """Read and validate the served candles, then compute every as-of row once."""
@@ -100,7 +144,12 @@ class ForecastTransformer(kserve.Model):
         h4 = read_candles(h4_path) if d.use_4h and h4_path is not None else None
         if h4 is not None:
             validate_candles(h4, "4h", d.gap_policy_4h)
-        self.candles = daily
+        self.candles, self.candles_4h = daily, h4
+        thresholds = tuple(self.settings.target.thresholds)
+        self.panel = build_panel(daily, h4, thresholds, self.settings.target.max_horizon)  # type: ignore[arg-type]
+        if self.structural() is None:
+            log.warning("no %s: answers carry no volatility level and refuse "
+                        "thresholds other than %s", self.structural_path, list(thresholds))  # fmt: skip
         self.table = build_feature_table(
             daily,
             h4,
@@ -165,25 +214,32 @@ class ForecastTransformer(kserve.Model):
             )
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
-        thresholds = self._thresholds(req.thresholds, pre)
+        structural = await asyncio.to_thread(self.structural)
+        thresholds, flexible = self._thresholds(req.thresholds, pre, structural is not None)
+        extra = None
         try:
             if req.candles is None:
                 assert self.table is not None
                 day = resolve_asof(self.candles, req.asof)
                 x = self.table.matrix(day, hs)
+                if structural is not None:
+                    extra = structural.forecast(day, hs, thresholds)
             else:
-                day, x = await asyncio.to_thread(self._from_candles, req, hs, pre)
+                day, x, extra = await asyncio.to_thread(
+                    self._from_candles, req, hs, pre, structural, thresholds
+                )
         except InsufficientHistoryError as exc:
             err = from_domain(exc)
             err.field = f"{pre}{'asof' if req.candles is None else 'candles'}"
             raise err from None
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
-        return _Item(day, hs, thresholds), x
+        return _Item(day, hs, thresholds, extra, flexible), x
 
     def _from_candles(
-        self, req: ForecastRequest, hs: list[int], pre: str
-    ) -> tuple[pd.Timestamp, np.ndarray]:
+        self, req: ForecastRequest, hs: list[int], pre: str,
+        structural: StructuralTable | None, thresholds: tuple[float, float],
+    ) -> tuple[pd.Timestamp, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:  # fmt: skip
         assert req.candles is not None
         frames = {
             "candles": candles_frame(req.candles, f"{pre}candles"),
@@ -202,28 +258,40 @@ class ForecastTransformer(kserve.Model):
                     raise from_domain(exc, f"{pre}{key}") from None
         daily = frames["candles"]
         day = resolve_asof(daily, req.asof)
-        return day, inference_matrix(
+        x = inference_matrix(
             daily, frames["candles_4h"], day, hs, tuple(self.settings.target.thresholds)
         )
+        extra = None
+        if structural is not None:
+            f = forecast_asof(structural.model, daily, frames["candles_4h"], day,
+                              thresholds, self.settings.target.max_horizon)  # fmt: skip
+            rows = f.set_index("horizon").loc[hs]
+            extra = (rows[["p_low", "p_normal", "p_high"]].to_numpy(),
+                     rows[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy())  # fmt: skip
+        return day, x, extra
 
-    def _thresholds(self, given: list[float] | None, pre: str) -> tuple[float, float]:
+    def _thresholds(
+        self, given: list[float] | None, pre: str, flexible: bool
+    ) -> tuple[tuple[float, float], bool]:
+        """(thresholds to answer for, whether they differ from the trained ones)."""
         served = tuple(self.settings.target.thresholds)
         if given is None:
-            return served  # type: ignore[return-value]
+            return served, False  # type: ignore[return-value]
         if not 0 < given[0] < given[1]:
             raise RequestError(
                 f"{pre}thresholds", given,
                 f"{pre}thresholds: got {given}, expected two increasing numbers 0 < low < high",
             )  # fmt: skip
-        if not np.allclose(given, served):
-            # Hook: a threshold-flexible model will map its output to these thresholds.
+        if np.allclose(given, served):
+            return served, False  # type: ignore[return-value]
+        if not flexible:
             raise RequestError(
                 f"{pre}thresholds", given,
-                f"{pre}thresholds: got {given}, but the served model predicts regimes for "
-                f"{list(served)} only (threshold-flexible probabilities are not served "
-                "yet); omit thresholds or send the served ones",
+                f"{pre}thresholds: got {given}, but this server has no structural model "
+                f"({self.structural_path} is missing), so it predicts regimes for "
+                f"{list(served)} only; omit thresholds or send the trained ones",
             )  # fmt: skip
-        return (float(given[0]), float(given[1]))
+        return (float(given[0]), float(given[1])), True
 
     async def predict(self, payload: _Prepared, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> Any:  # fmt: skip
@@ -265,12 +333,19 @@ class ForecastTransformer(kserve.Model):
         for item in prepared.items:
             p = proba[start : start + len(item.horizons)]
             start += len(item.horizons)
+            if item.flexible:
+                assert item.structural is not None
+                p = item.structural[0]
             records = forecast_records(item.asof, item.horizons, p)
-            for r in records:
+            for k, r in enumerate(records):
                 r["target_date"] = r["target_date"].isoformat()
+                if item.structural is not None:
+                    lv = item.structural[1][k]
+                    r.update(vol_forecast=float(lv[0]), vol_lo=float(lv[1]), vol_hi=float(lv[2]))
             out.append({
                 "asof": str(item.asof.date()),
                 "thresholds": list(item.thresholds),
+                "probabilities_from": "structural" if item.flexible else "classifier",
                 "forecasts": records,
             })  # fmt: skip
         head = {"model_name": body.get("model_name", self.name),

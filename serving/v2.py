@@ -28,9 +28,9 @@ class PredictorUnavailableError(BVPError):
 
     status_code = 503
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, message: str | None = None) -> None:
         self.url = url
-        super().__init__(f"prediction server at {url} is unavailable: {reason}")
+        super().__init__(message or f"prediction server at {url} is unavailable: {reason}")
 
 
 def build_infer_request(x: FloatArray, request_id: str | None = None) -> dict[str, Any]:

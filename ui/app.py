@@ -77,17 +77,20 @@ TABLE_CSS = (
 DEFAULT_MODEL = "xgboost"
 SERVER_DOWN = "Prediction server is down"
 THRESHOLDS_NOTE = (
-    "Thresholds are fixed by the served model: it was trained to predict these regimes, so "
-    "moving them here would not change its answer. They become adjustable once the model "
-    "forecasts a volatility level (`vol_level`); until then retrain with "
-    "`BVP_TARGET__THRESHOLDS` to change them."
+    "At the trained thresholds the classifier (MLServer) answers. Other thresholds are "
+    "answered without retraining by the structural model registered with it: its forecast "
+    "distribution of V30 is integrated over the bands you choose. Press Forecast after moving "
+    "a slider."
 )
 
 
 class ForecastClient(Protocol):
     """Anything that returns a :class:`Forecast` for an as-of day."""
 
-    def forecast(self, asof: str | None, horizons: list[int]) -> Forecast: ...
+    def forecast(
+        self, asof: str | None, horizons: list[int],
+        thresholds: tuple[float, float] | None = None,
+    ) -> Forecast: ...
 
 
 def error_message(exc: Exception, action: str) -> str:
@@ -128,7 +131,12 @@ def run_forecast(
 ) -> tuple[str, Any, Any, pd.DataFrame]:
     """(status markdown, term-structure figure, vol-level plot update, table)."""
     try:
-        fc = client.forecast((asof or "").strip() or None, HORIZONS)
+        low, high = float(thresholds[0]), float(thresholds[1])
+        if not 0 < low < high:
+            raise DataValidationError(
+                "thresholds", [low, high], "expected the Low cut point below the High one (0 < low < high)"
+            )
+        fc = client.forecast((asof or "").strip() or None, HORIZONS, (low, high))
         table = _forecast_table(fc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message
         return (
@@ -145,9 +153,14 @@ def run_forecast(
         f"in {int(last['horizon'])} days: **{last['regime'].capitalize()}**"
     )
     vol = gr.update(value=None, visible=False)
+    if fc.probabilities_from == "structural":
+        status += (f"  \nThresholds {low:.0%} / {high:.0%}: probabilities from the "
+                   "structural model (any thresholds, no retraining)")  # fmt: skip
     if has_vol_level(table):
-        vol = gr.update(value=vol_level_figure(table, thresholds), visible=True)
-        status += f" · V30 in 30 days ≈ {float(last['vol_level']):.0%}"
+        vol = gr.update(value=vol_level_figure(table, (low, high)), visible=True)
+        status += (f"  \nRealised volatility over the next {int(last['horizon'])} days ≈ "
+                   f"{float(last['vol_forecast']):.0%} (80%: {float(last['vol_lo']):.0%} .. "
+                   f"{float(last['vol_hi']):.0%})")  # fmt: skip
     else:
         status += (
             "  \n_This model version forecasts regimes only (no volatility level)._"
@@ -300,22 +313,14 @@ def build_app(
                 )
             with gr.Accordion("Regime thresholds", open=False):
                 with gr.Row():
-                    gr.Slider(
-                        0.05,
-                        2.0,
-                        value=thresholds[0],
-                        step=0.01,
-                        label="Low ≤",
-                        interactive=False,
-                    )
-                    gr.Slider(
-                        0.05,
-                        2.0,
-                        value=thresholds[1],
-                        step=0.01,
-                        label="High >",
-                        interactive=False,
-                    )
+                    th_low = gr.Slider(
+                        0.05, 2.0, value=thresholds[0], step=0.01, label="Low ≤",
+                        elem_id="threshold-low",
+                    )  # fmt: skip
+                    th_high = gr.Slider(
+                        0.05, 2.0, value=thresholds[1], step=0.01, label="High >",
+                        elem_id="threshold-high",
+                    )  # fmt: skip
                 gr.Markdown(THRESHOLDS_NOTE, elem_id="thresholds-note")
             status = gr.Markdown(elem_id="forecast-status")
             plot = gr.Plot(label="Term structure", elem_id="term-structure")
@@ -375,8 +380,8 @@ def build_app(
             )
             mon_refresh = gr.Button("Refresh", elem_id="monitoring-refresh")
 
-        def forecast_cb(a: str) -> tuple[str, Any, Any, str]:
-            text, fig, vol_update, frame = run_forecast(client, a, thresholds)
+        def forecast_cb(a: str, lo: float, hi: float) -> tuple[str, Any, Any, str]:
+            text, fig, vol_update, frame = run_forecast(client, a, (lo, hi))
             return text, fig, vol_update, html_table(frame)
 
         def history_cb(d: float) -> Any:
@@ -400,7 +405,7 @@ def build_app(
             api_visibility="private",
             show_progress="hidden",
         )
-        f_io = {"inputs": asof, "outputs": [status, plot, vol, table]}
+        f_io = {"inputs": [asof, th_low, th_high], "outputs": [status, plot, vol, table]}
         go.click(forecast_cb, **f_io, api_name="forecast", show_progress="full")
         asof.submit(forecast_cb, **f_io, **private)
         app.load(forecast_cb, **f_io, **private)

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 REGIME_COLORS = {"low": "#2e7d32", "normal": "#f9a825", "high": "#c62828"}
-VOL_COLUMNS = ("vol_level", "vol_lo", "vol_hi")
+VOL_COLUMNS = ("vol_forecast", "vol_lo", "vol_hi")
 """Optional per-horizon volatility-level forecast (annualised) and its interval."""
 
 
@@ -34,7 +34,7 @@ def has_vol_level(table: pd.DataFrame) -> bool:
 def forecast_view(table: pd.DataFrame) -> pd.DataFrame:
     """The forecast table as shown: horizon, target date, regime, rounded numbers.
 
-    Volatility columns (``vol_level``, ``vol_lo``, ``vol_hi``) are kept when present.
+    Volatility columns (``vol_forecast``, ``vol_lo``, ``vol_hi``) are kept when present.
     """
     cols = ["horizon", "target_date", "regime", *PROB_COLUMNS]
     cols += [c for c in VOL_COLUMNS if c in table]
@@ -65,7 +65,9 @@ def term_structure_figure(table: pd.DataFrame, title: str) -> go.Figure:
 
 
 def vol_level_figure(table: pd.DataFrame, thresholds: tuple[float, float]) -> go.Figure:
-    """Forecast V30 level per horizon with its interval and the regime cut points."""
+    """Expected realised volatility over (t, t+h] per horizon, its 80% interval, and
+    the regime cut points (comparable with V30 at h = 30, whose window is then all
+    future days)."""
     h = table["horizon"]
     fig = go.Figure()
     if {"vol_lo", "vol_hi"} <= set(table):
@@ -76,19 +78,20 @@ def vol_level_figure(table: pd.DataFrame, thresholds: tuple[float, float]) -> go
         )
         fig.add_trace(
             go.Scatter(
-                x=h, y=table["vol_lo"], fill="tonexty", line_width=0, name="interval",
+                x=h, y=table["vol_lo"], fill="tonexty", line_width=0, name="80% interval",
                 fillcolor="rgba(21,101,192,0.2)",
             )
         )  # fmt: skip
     fig.add_trace(
-        go.Scatter(x=h, y=table["vol_level"], name="V30 forecast", line_color="#1565c0")
+        go.Scatter(x=h, y=table["vol_forecast"], name="expected realised vol",
+                   line_color="#1565c0")
     )
     for regime, cut in zip(("low", "normal"), thresholds, strict=True):
         fig.add_hline(
             y=cut, line_dash="dash", line_color=REGIME_COLORS[regime], opacity=0.7
         )
     fig.update_layout(
-        title="Volatility level (V30, annualised) by horizon", xaxis_title="horizon (days ahead)",
+        title="Realised volatility over the next h days (annualised)", xaxis_title="horizon (days ahead)",
         yaxis_tickformat=".0%", height=320, margin={"l": 40, "r": 10, "t": 50, "b": 40},
         legend_orientation="h",
     )  # fmt: skip

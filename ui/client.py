@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from ml.data import bundled_path, read_candles
@@ -51,6 +52,8 @@ class Forecast:
     table: pd.DataFrame
     model_version: str
     server: str
+    probabilities_from: str = "classifier"
+    """``classifier`` (trained thresholds) or ``structural`` (any thresholds)."""
 
 
 class V2ForecastClient:
@@ -63,8 +66,22 @@ class V2ForecastClient:
         self.candles = candles
         self.thresholds = tuple(settings.target.thresholds)
 
-    def forecast(self, asof: str | None, horizons: list[int]) -> Forecast:
-        """Forecast every horizon for ``asof`` (default: latest day)."""
+    def forecast(
+        self, asof: str | None, horizons: list[int],
+        thresholds: tuple[float, float] | None = None,
+    ) -> Forecast:  # fmt: skip
+        """Forecast every horizon for ``asof`` (default: latest day).
+
+        Raises:
+            DataValidationError: ``thresholds`` other than the trained ones (the
+                classifier alone cannot answer for them; the transformer can).
+        """
+        if thresholds is not None and not np.allclose(thresholds, self.thresholds):
+            raise DataValidationError(
+                "thresholds", list(thresholds),
+                f"this client asks MLServer directly, which predicts regimes for "
+                f"{list(self.thresholds)} only; point BVP_UI__SERVER_URL at the transformer",
+            )  # fmt: skip
         hs = check_horizons(horizons)
         day = resolve_asof(self.candles.daily, asof)
         x = inference_matrix(
@@ -111,8 +128,14 @@ class TransformerForecastClient:
         self.model = settings.mlflow.model_name
         self.timeout = settings.serving.timeout_s
 
-    def forecast(self, asof: str | None, horizons: list[int]) -> Forecast:
+    def forecast(
+        self, asof: str | None, horizons: list[int],
+        thresholds: tuple[float, float] | None = None,
+    ) -> Forecast:  # fmt: skip
         """Forecast every horizon for ``asof`` (default: latest day of the served data).
+
+        ``thresholds`` other than the trained ones are answered by the transformer's
+        structural model (``Forecast.probabilities_from``).
 
         Raises:
             ForecastRequestError: The transformer refused the request (4xx).
@@ -121,6 +144,8 @@ class TransformerForecastClient:
         body: dict[str, object] = {"horizons": list(horizons)}
         if asof:
             body["asof"] = asof
+        if thresholds is not None:
+            body["thresholds"] = [float(t) for t in thresholds]
         endpoint = f"{self.url}/v1/models/{self.model}:predict"
         try:
             resp = httpx.post(endpoint, json=body, timeout=self.timeout)
@@ -131,14 +156,20 @@ class TransformerForecastClient:
         if 400 <= resp.status_code < 500:
             raise request_error(resp)
         if resp.status_code != 200:
+            said = str(_json(resp).get("error") or "")
+            if said:  # the transformer already names the server behind it
+                raise PredictorUnavailableError(
+                    self.url, said, f"{said} (reported by the transformer at {self.url})"
+                )
             raise PredictorUnavailableError(
-                self.url, str(_json(resp).get("error") or resp.text[:200])
+                self.url, f"HTTP {resp.status_code}: {resp.text[:200]}"
             )
         out = resp.json()
         table = pd.DataFrame(out["forecasts"])
         table["target_date"] = pd.to_datetime(table["target_date"]).dt.date
         day = pd.Timestamp(out["asof"])
-        return Forecast(day, table, str(out.get("model_version") or "?"), self.url)
+        return Forecast(day, table, str(out.get("model_version") or "?"), self.url,
+                        str(out.get("probabilities_from") or "classifier"))  # fmt: skip
 
 
 def _json(resp: httpx.Response) -> dict[str, object]:

@@ -84,6 +84,8 @@ def features(
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def train(
     table: Input[Dataset],
+    daily: Input[Dataset],
+    candles_4h: Input[Dataset],
     data_versions: str,
     thresholds: str,
     spec_json: str,
@@ -94,16 +96,19 @@ def train(
 ) -> NamedTuple(
     "TrainOutputs", [("run_id", str), ("model_uri", str), ("fingerprint", str)]
 ):  # noqa: F821
-    """Fit the final model on all known rows and log it to MLflow."""
+    """Fit the final classifier and structural model on all known rows; log to MLflow."""
     import json
     from collections import namedtuple
     from dataclasses import asdict
 
-    from pipelines.steps import spec_from_params, train_model
+    from ml.labels import check_thresholds
+    from pipelines.steps import load_panel, spec_from_params, train_model, train_structural
     from pipelines.tracking import compute_fingerprint, log_training_run
 
     spec = spec_from_params(json.loads(spec_json or "{}"))
     meta = train_model(table.path, spec, model.path)
+    panel = load_panel(daily.path, candles_4h.path, check_thresholds(thresholds.split(",")))
+    train_structural(panel, model.path)
     versions = json.loads(data_versions)
     fp = compute_fingerprint(
         versions, asdict(spec), [float(x) for x in thresholds.split(",")]

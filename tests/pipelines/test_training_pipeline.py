@@ -97,3 +97,19 @@ def test_register_step_reuses_the_version_with_the_same_fingerprint(
     )
     assert (out.version, out.created) == (str(mv.version), False)
     assert len(client.search_model_versions("name = 'btc-volatility'")) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_champion_carries_its_structural_model(trained_home, monkeypatch):
+    """The train step registers structural.json with the booster; serving fetches both."""
+    from ml.structural import structural_from_dict
+    from serving.champion import fetch_champion
+
+    for k, v in trained_home.items():
+        monkeypatch.setenv(k, v)
+    booster, info = fetch_champion(Settings())
+    data = json.loads((booster.parent / "structural.json").read_text())
+    assert data["last_day"] == "2019-12-31" and data["thresholds"] == [0.4, 0.65]
+    model = structural_from_dict(data)
+    assert model.resid_ is not None and len(model.resid_) == 30

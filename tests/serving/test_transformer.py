@@ -98,12 +98,6 @@ BAD_REQUESTS = [
     ("thresholds_order", {"asof": ASOF, "thresholds": [0.65, 0.4]}, 422, "thresholds"),
     ("thresholds_len", {"asof": ASOF, "thresholds": [0.4]}, 422, "thresholds"),
     (
-        "thresholds_unserved",
-        {"asof": ASOF, "thresholds": [0.3, 0.6]},
-        422,
-        "thresholds",
-    ),
-    (
         "batch_too_large",
         {"instances": [{"asof": ASOF}] * (MAX_BATCH + 1)},
         422,
@@ -189,9 +183,67 @@ def test_caller_candles_give_the_same_forecast_as_served_data(stack):
     assert mine.status_code == 200, mine.text
     served = _post(stack, {"asof": ASOF, "horizons": [1, 10, 30]}).json()
     assert mine.json()["asof"] == ASOF
-    cols = ("p_low", "p_normal", "p_high")
+    cols = ("p_low", "p_normal", "p_high", "vol_forecast", "vol_lo", "vol_hi")
     got = [[r[c] for c in cols] for r in mine.json()["forecasts"]]
     assert_allclose(got, [[r[c] for c in cols] for r in served["forecasts"]], atol=1e-6)
+
+
+def _structural_model(stack: Stack):
+    from ml.structural import STRUCTURAL_FILE, structural_from_dict
+
+    path = stack.boosters["1"].parent / STRUCTURAL_FILE
+    return structural_from_dict(json.loads(path.read_text()))
+
+
+def test_forecasts_carry_the_volatility_level_of_the_structural_model(stack):
+    from ml.structural import forecast_asof
+
+    out = _post(stack, {"asof": ASOF, "horizons": [1, 7, 30]}).json()
+    assert out["probabilities_from"] == "classifier"
+    daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
+    want = forecast_asof(_structural_model(stack), daily, h4, pd.Timestamp(ASOF),
+                         (0.40, 0.65)).set_index("horizon").loc[[1, 7, 30]]  # fmt: skip
+    got = np.array([[r["vol_forecast"], r["vol_lo"], r["vol_hi"]] for r in out["forecasts"]])
+    assert_allclose(got, want[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy(), rtol=1e-9)
+    assert (got[:, 1] < got[:, 0]).all() and (got[:, 0] < got[:, 2]).all()
+
+
+def test_other_thresholds_are_answered_by_the_structural_model(stack):
+    from ml.structural import forecast_asof
+
+    daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
+    model = _structural_model(stack)
+    probs = {}
+    for th in ([0.30, 0.60], [0.50, 0.90]):
+        resp = _post(stack, {"asof": ASOF, "thresholds": th})
+        assert resp.status_code == 200, resp.text
+        out = resp.json()
+        assert (out["probabilities_from"], out["thresholds"]) == ("structural", th)
+        p = np.array([[r["p_low"], r["p_normal"], r["p_high"]] for r in out["forecasts"]])
+        want = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), tuple(th))
+        assert_allclose(p, want[["p_low", "p_normal", "p_high"]].to_numpy(), rtol=1e-9)
+        assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+        probs[tuple(th)] = p
+    # Coherent: higher cut points put more mass below the low one, less above the high one.
+    assert (probs[(0.5, 0.9)][:, 0] >= probs[(0.3, 0.6)][:, 0] - 1e-9).all()
+    assert (probs[(0.5, 0.9)][:, 2] <= probs[(0.3, 0.6)][:, 2] + 1e-9).all()
+
+
+def test_without_structural_model_other_thresholds_are_refused(stack):
+    path = stack.home / "serving/repo/btc-volatility/structural.json"
+    saved = path.read_bytes()
+    path.unlink()
+    try:
+        resp = _post(stack, {"asof": ASOF, "thresholds": [0.3, 0.6]})
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["field"] == "thresholds"
+        assert "no structural model" in resp.json()["error"]
+        ok = _post(stack, {"asof": ASOF, "horizons": [3]}).json()
+        assert "vol_forecast" not in ok["forecasts"][0]
+    finally:
+        path.write_bytes(saved)
+    again = _post(stack, {"asof": ASOF, "thresholds": [0.3, 0.6]})
+    assert again.status_code == 200 and again.json()["probabilities_from"] == "structural"
 
 
 def test_binance_kline_arrays_are_accepted(stack):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ class FakeClient:
     def __init__(self, result=None, error: Exception | None = None):
         self.result, self.error, self.calls = result, error, []
 
-    def forecast(self, asof, horizons):
+    def forecast(self, asof, horizons, thresholds=None):
         self.calls.append((asof, horizons))
+        self.thresholds = thresholds
         if self.error is not None:
             raise self.error
         return self.result
@@ -57,10 +59,24 @@ def test_empty_asof_means_latest():
 
 def test_forecast_shows_vol_level_when_the_model_gives_one():
     status, _, vol, table = run_forecast(
-        FakeClient(_forecast(vol_level=0.5, vol_lo=0.4, vol_hi=0.7)), ""
+        FakeClient(_forecast(vol_forecast=0.5, vol_lo=0.4, vol_hi=0.7)), ""
     )
     assert vol["visible"] is True and vol["value"] is not None
-    assert "V30 in 30 days ≈ 50%" in status and "vol_hi" in table
+    assert "next 30 days ≈ 50% (80%: 40% .. 70%)" in status and "vol_hi" in table
+
+
+def test_thresholds_are_sent_and_a_structural_answer_is_named():
+    client = FakeClient(dataclasses.replace(_forecast(), probabilities_from="structural"))
+    status, *_ = run_forecast(client, "", (0.3, 0.6))
+    assert client.thresholds == (0.3, 0.6)
+    assert "Thresholds 30% / 60%: probabilities from the structural model" in status
+
+
+def test_crossed_thresholds_are_a_message_not_a_call():
+    client = FakeClient(_forecast())
+    status, fig, _, table = run_forecast(client, "", (0.7, 0.5))
+    assert status.startswith("**Cannot forecast:** thresholds: got [0.7, 0.5]")
+    assert client.calls == [] and fig is None and table.empty
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 Debian's chromium through Playwright's Python client (``executable_path``; no
 ``playwright install``). Screenshots go to ``test-artifacts/ui/`` at the repo root:
 forecast.png, date-out-of-range.png, history.png, model.png, monitoring.png,
-server-down.png.
+server-down.png, thresholds.png.
 """
 
 from __future__ import annotations
@@ -138,7 +138,29 @@ def test_forecast_tab_renders_30_horizons_with_probabilities(page, monitored):
     table = page.locator("#forecast-table")
     for text in ("p_low", "p_normal", "p_high", "2025-06-26"):
         assert table.get_by_text(text, exact=True).count() >= 1, text
+    assert [t["name"] for t in _traces(page, "vol-level")][-1] == "expected realised vol"
     page.screenshot(path=str(SHOTS / "forecast.png"), full_page=True)
+
+
+def test_moved_thresholds_are_answered_by_the_structural_model(page):
+    page.locator("#asof textarea, #asof input").first.fill("2025-05-27")
+    page.get_by_text("Regime thresholds").first.click()
+    for elem, value in (("threshold-low", "0.3"), ("threshold-high", "0.55")):
+        box = page.locator(f"#{elem} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.locator("#run-forecast").click()
+    status = page.locator("#forecast-status")
+    status.get_by_text("probabilities from the structural model").wait_for()
+    assert "Thresholds 30% / 55%" in status.inner_text()
+    traces = _traces(page, "term-structure")
+    sums = [sum(t["y"][i] for t in traces) for i in range(30)]
+    assert all(abs(s - 1) < 1e-3 for s in sums), sums
+    page.screenshot(path=str(SHOTS / "thresholds.png"), full_page=True)
+    for elem, value in (("threshold-low", "0.4"), ("threshold-high", "0.65")):
+        box = page.locator(f"#{elem} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
 
 
 def test_date_out_of_range_is_a_message(page):
@@ -193,4 +215,6 @@ def test_server_down_message(page, stack):
     page.locator("#run-forecast").click()
     page.locator("#forecast-status").get_by_text("Prediction server is down").wait_for()
     assert "Traceback" not in page.content()
+    said = page.locator("#forecast-status").inner_text()
+    assert said.count("unavailable") == 1, said  # one sentence, not one per hop
     page.screenshot(path=str(SHOTS / "server-down.png"), full_page=True)

@@ -69,23 +69,23 @@ def test_forecast_view_rounds_and_keeps_order_without_vol(table):
 
 def test_forecast_view_and_figure_show_vol_level_when_present(table):
     table = table.assign(
-        vol_level=np.linspace(0.3, 0.5, 30),
+        vol_forecast=np.linspace(0.3, 0.5, 30),
         vol_lo=0.2,
         vol_hi=np.linspace(0.5, 0.9, 30),
     )
     assert has_vol_level(table)
-    assert list(forecast_view(table).columns)[-3:] == ["vol_level", "vol_lo", "vol_hi"]
+    assert list(forecast_view(table).columns)[-3:] == ["vol_forecast", "vol_lo", "vol_hi"]
     fig = vol_level_figure(table, (0.4, 0.65))
-    level = next(t for t in fig.data if t.name == "V30 forecast")
-    assert_allclose(level.y, table["vol_level"])
-    band = next(t for t in fig.data if t.name == "interval")
+    level = next(t for t in fig.data if t.name == "expected realised vol")
+    assert_allclose(level.y, table["vol_forecast"])
+    band = next(t for t in fig.data if t.name == "80% interval")
     assert band.fill == "tonexty"
     assert_allclose(band.y, 0.2)
     assert sorted(s.y0 for s in fig.layout.shapes) == [0.4, 0.65]
 
 
 def test_vol_level_all_missing_counts_as_absent(table):
-    assert not has_vol_level(table.assign(vol_level=np.nan))
+    assert not has_vol_level(table.assign(vol_forecast=np.nan))
 
 
 def test_history_frame_v30_and_regimes_match_independent_computation():
