@@ -3,6 +3,7 @@
 Usage (from the repo root)::
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.forecast [OUT_DIR] [--first-origin 2021-01-01]
+        [--classifiers]   # also the pooled XGBoost classifier vs one per horizon
 
 Prints the comparison table (horizons 1, 7, 14, 30 and the mean over 1..30;
 macro-F1, balanced accuracy, log loss, Brier, QLIKE of the variance forecast,
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         "--refit-every", type=int, default=30, help="Days between refits."
     )
     parser.add_argument("--n-boot", type=int, default=200, help="Bootstrap replicates.")
+    parser.add_argument(
+        "--classifiers", action="store_true",
+        help="Also the served pooled XGBoost classifier and its per-horizon variant "
+             "(adds ~8 minutes).",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     t0 = time.time()
     panel = build_panel(
@@ -95,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         DEFAULT_THRESHOLDS,
     )
     makers = {MODEL: StructuralForecaster, **BASELINES}
+    if args.classifiers:
+        from ml.models import PerHorizonXGBForecaster, RegimeModelSpec, XGBForecaster
+
+        spec = RegimeModelSpec()
+        makers["xgboost"] = lambda: XGBForecaster(spec)
+        makers[PerHorizonXGBForecaster.name] = lambda: PerHorizonXGBForecaster(spec)
     origins, records = run_forecasters(
         panel, makers, args.first_origin, args.refit_every,  # type: ignore[arg-type]
         progress=lambda name, k, n: print(f"\r{name}: refit {k}/{n}", end="", file=sys.stderr),

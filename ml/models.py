@@ -23,6 +23,7 @@ from ml.panel import Panel
 __all__ = [
     "BOOSTER_FILE",
     "Forecaster",
+    "PerHorizonXGBForecaster",
     "RegimeModelSpec",
     "XGBForecaster",
     "fit_regime_model",
@@ -127,3 +128,35 @@ class XGBForecaster:
         assert k == len(FEATURE_NAMES)
         p = self.model.predict_proba(x.reshape(n * h, k))
         return np.asarray(p, dtype="float64").reshape(n, h, 3)
+
+
+class PerHorizonXGBForecaster:
+    """The alternative to pooling: one classifier per horizon, same spec and features.
+
+    Compared walk-forward with the pooled model by ``bench/forecast.py --classifiers``;
+    not served (30 boosters would be 30 MLServer models or one custom runtime).
+    """
+
+    name = "xgboost_per_horizon"
+
+    def __init__(self, spec: RegimeModelSpec) -> None:
+        self.spec = spec
+        self.models: list[xgb.XGBClassifier] = []
+
+    def fit(self, panel: Panel, cutoff: int) -> None:
+        """Fit horizon h's classifier on its rows known at ``cutoff``."""
+        mask = panel.label_known(cutoff)
+        self.models = [
+            fit_regime_model(panel.x[:, j][mask[:, j]], panel.labels[:, j][mask[:, j]], self.spec)
+            for j in range(len(panel.horizons))
+        ]  # fmt: skip
+
+    def predict_proba(self, panel: Panel, origins: IntArray) -> FloatArray:
+        """Probabilities (len(origins), H, 3)."""
+        if not self.models:
+            raise RuntimeError("fit() before predict_proba()")
+        x = panel.x[origins]
+        return np.stack(
+            [np.asarray(m.predict_proba(x[:, j]), dtype="float64")
+             for j, m in enumerate(self.models)], axis=1,
+        )  # fmt: skip

@@ -271,3 +271,24 @@ def test_registry_names():
         "climatology", "persistence", "seed_logistic", "har_rv", "garch_t"
     ]  # fmt: skip
     assert [BASELINES[k]().name for k in BASELINES] == list(BASELINES)
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["pooled", "per-horizon"])
+def test_classifiers_ignore_days_after_the_cutoff(panel, short_panel, pooled):
+    """The served pooled classifier and its per-horizon variant: no look-ahead either."""
+    from ml.models import PerHorizonXGBForecaster, RegimeModelSpec, XGBForecaster
+
+    spec = RegimeModelSpec(n_estimators=15, n_jobs=1)
+    make = (
+        (lambda: XGBForecaster(spec))
+        if pooled
+        else (lambda: PerHorizonXGBForecaster(spec))
+    )
+    long_model, short_model = make(), make()
+    long_model.fit(panel, CUTOFF)
+    short_model.fit(short_panel, CUTOFF)
+    origins = ORIGINS[::3]
+    got = long_model.predict_proba(panel, origins)
+    assert got.shape == (len(origins), 30, 3)
+    assert_allclose(got.sum(axis=-1), 1.0, atol=1e-6)
+    assert_array_equal(got, short_model.predict_proba(short_panel, origins))
