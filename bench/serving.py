@@ -7,7 +7,9 @@
 It trains a small real model on the bundled candles, starts its own MLServer and
 transformer on free 127.0.0.1 ports under a temporary home, and sends a fixed number of
 requests at each concurrency (1, 8, 32). Each request is one as-of day: the transformer
-gets ``{"asof": day}`` (30 horizons), MLServer gets that day's 30 x 25 feature matrix.
+gets ``{"asof": day}`` (30 horizons; row ``transformer``) and ``{"asof": day,
+"thresholds": [0.3, 0.6]}`` (row ``tr+thresh``: probabilities from the structural model),
+MLServer gets that day's 30 x 29 feature matrix.
 Printed per row: p50/p99 latency, throughput, errors, and p50 divided by the in-process
 ``predict_proba`` time of the same 30 rows.
 """
@@ -150,6 +152,8 @@ def run(requests: int, concurrencies: list[int], configs: list[tuple[int, int, f
         inproc = _inproc_ms(booster, xs)
         direct_bodies = [build_infer_request(x) for x in xs]
         tr_bodies = [{"asof": a} for a in asofs]
+        # Other cut points: the transformer integrates the structural model per request.
+        th_bodies = [{"asof": a, "thresholds": [0.3, 0.6]} for a in asofs]
         for workers, mbs, mbt in configs:
             config = f"w={workers} batch={mbs}/{mbt * 1000:g}ms"
             ports = {k: _port() for k in ("http", "grpc", "metrics", "t_http")}
@@ -192,7 +196,11 @@ def run(requests: int, concurrencies: list[int], configs: list[tuple[int, int, f
                         rows.append(
                             _row("transformer", config, c, lat, err, wall, inproc)
                         )
-                    _print(rows[-2 if tr else -1 :], inproc)
+                        lat, err, wall = asyncio.run(_load(url, th_bodies, c))
+                        rows.append(
+                            _row("tr+thresh", config, c, lat, err, wall, inproc)
+                        )
+                    _print(rows[-3 if tr else -1 :], inproc)
             finally:
                 if tr is not None:
                     tr.stop()

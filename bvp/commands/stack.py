@@ -46,7 +46,8 @@ def up(retrain: bool) -> None:
     name = s.mlflow.model_name
     click.echo(
         f"\nReady.\n  UI:        {ui_url}\n  Forecasts: POST {t_url}/v1/models/{name}:predict"
-        f' {{"asof": "YYYY-MM-DD"}}\n  MLServer:  {url}/v2/models/{name} (version {served})\n'
+        f' {{"asof": "YYYY-MM-DD"}}'
+        f' (other cut points: {{"asof": "YYYY-MM-DD", "thresholds": [0.3, 0.6]}})\n  MLServer:  {url}/v2/models/{name} (version {served})\n'
         f"  MLflow:    {s.tracking_uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {s.tracking_uri})\n"
         f"  Logs:      {s.home / 'logs'}\n  Stop with: make down"
     )
