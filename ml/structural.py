@@ -369,7 +369,9 @@ def forecast_asof(
     )  # fmt: skip
 
 
-def fit_structural(panel: Panel, spec: StructuralSpec | None = None) -> StructuralForecaster:
+def fit_structural(
+    panel: Panel, spec: StructuralSpec | None = None
+) -> StructuralForecaster:
     """The serving model: fitted on every target known on the panel's last day."""
     model = StructuralForecaster(spec)
     model.fit(panel, len(panel.days) - 1)
@@ -409,7 +411,10 @@ class StructuralTable:
         Raises:
             KeyError: ``day`` is not a day of the table (or lies in the warm-up).
         """
-        i = int(self.days.get_loc(day)) - self.first
+        loc = self.days.get_loc(day)
+        if not isinstance(loc, (int, np.integer)):
+            raise KeyError(day)
+        i = int(loc) - self.first
         if i < 0:
             raise KeyError(day)
         p = np.stack([

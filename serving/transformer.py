@@ -146,7 +146,9 @@ class ForecastTransformer(kserve.Model):
             validate_candles(h4, "4h", d.gap_policy_4h)
         self.candles, self.candles_4h = daily, h4
         thresholds = tuple(self.settings.target.thresholds)
-        self.panel = build_panel(daily, h4, thresholds, self.settings.target.max_horizon)  # type: ignore[arg-type]
+        self.panel = build_panel(
+            daily, h4, thresholds, self.settings.target.max_horizon
+        )  # type: ignore[arg-type]
         if self.structural() is None:
             log.warning("no %s: answers carry no volatility level and refuse "
                         "thresholds other than %s", self.structural_path, list(thresholds))  # fmt: skip
@@ -215,7 +217,9 @@ class ForecastTransformer(kserve.Model):
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
         structural = await asyncio.to_thread(self.structural)
-        thresholds, flexible = self._thresholds(req.thresholds, pre, structural is not None)
+        thresholds, flexible = self._thresholds(
+            req.thresholds, pre, structural is not None
+        )
         extra = None
         try:
             if req.candles is None:
@@ -341,7 +345,11 @@ class ForecastTransformer(kserve.Model):
                 r["target_date"] = r["target_date"].isoformat()
                 if item.structural is not None:
                     lv = item.structural[1][k]
-                    r.update(vol_forecast=float(lv[0]), vol_lo=float(lv[1]), vol_hi=float(lv[2]))
+                    r.update(
+                        vol_forecast=float(lv[0]),
+                        vol_lo=float(lv[1]),
+                        vol_hi=float(lv[2]),
+                    )
             out.append({
                 "asof": str(item.asof.date()),
                 "thresholds": list(item.thresholds),

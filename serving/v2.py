@@ -30,7 +30,9 @@ class PredictorUnavailableError(BVPError):
 
     def __init__(self, url: str, reason: str, message: str | None = None) -> None:
         self.url = url
-        super().__init__(message or f"prediction server at {url} is unavailable: {reason}")
+        super().__init__(
+            message or f"prediction server at {url} is unavailable: {reason}"
+        )
 
 
 def build_infer_request(x: FloatArray, request_id: str | None = None) -> dict[str, Any]:

@@ -88,7 +88,9 @@ class ForecastClient(Protocol):
     """Anything that returns a :class:`Forecast` for an as-of day."""
 
     def forecast(
-        self, asof: str | None, horizons: list[int],
+        self,
+        asof: str | None,
+        horizons: list[int],
         thresholds: tuple[float, float] | None = None,
     ) -> Forecast: ...
 
@@ -134,7 +136,9 @@ def run_forecast(
         low, high = float(thresholds[0]), float(thresholds[1])
         if not 0 < low < high:
             raise DataValidationError(
-                "thresholds", [low, high], "expected the Low cut point below the High one (0 < low < high)"
+                "thresholds",
+                [low, high],
+                "expected the Low cut point below the High one (0 < low < high)",
             )
         fc = client.forecast((asof or "").strip() or None, HORIZONS, (low, high))
         table = _forecast_table(fc)
@@ -405,7 +409,10 @@ def build_app(
             api_visibility="private",
             show_progress="hidden",
         )
-        f_io = {"inputs": [asof, th_low, th_high], "outputs": [status, plot, vol, table]}
+        f_io = {
+            "inputs": [asof, th_low, th_high],
+            "outputs": [status, plot, vol, table],
+        }
         go.click(forecast_cb, **f_io, api_name="forecast", show_progress="full")
         asof.submit(forecast_cb, **f_io, **private)
         app.load(forecast_cb, **f_io, **private)

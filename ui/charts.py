@@ -83,8 +83,12 @@ def vol_level_figure(table: pd.DataFrame, thresholds: tuple[float, float]) -> go
             )
         )  # fmt: skip
     fig.add_trace(
-        go.Scatter(x=h, y=table["vol_forecast"], name="expected realised vol",
-                   line_color="#1565c0")
+        go.Scatter(
+            x=h,
+            y=table["vol_forecast"],
+            name="expected realised vol",
+            line_color="#1565c0",
+        )
     )
     for regime, cut in zip(("low", "normal"), thresholds, strict=True):
         fig.add_hline(

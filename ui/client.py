@@ -159,7 +159,9 @@ class TransformerForecastClient:
             said = str(_json(resp).get("error") or "")
             if said:  # the transformer already names the server behind it
                 raise PredictorUnavailableError(
-                    self.url, said, f"{said} (reported by the transformer at {self.url})"
+                    self.url,
+                    said,
+                    f"{said} (reported by the transformer at {self.url})",
                 )
             raise PredictorUnavailableError(
                 self.url, f"HTTP {resp.status_code}: {resp.text[:200]}"

@@ -102,12 +102,19 @@ def train(
     from dataclasses import asdict
 
     from ml.labels import check_thresholds
-    from pipelines.steps import load_panel, spec_from_params, train_model, train_structural
+    from pipelines.steps import (
+        load_panel,
+        spec_from_params,
+        train_model,
+        train_structural,
+    )
     from pipelines.tracking import compute_fingerprint, log_training_run
 
     spec = spec_from_params(json.loads(spec_json or "{}"))
     meta = train_model(table.path, spec, model.path)
-    panel = load_panel(daily.path, candles_4h.path, check_thresholds(thresholds.split(",")))
+    panel = load_panel(
+        daily.path, candles_4h.path, check_thresholds(thresholds.split(","))
+    )
     train_structural(panel, model.path)
     versions = json.loads(data_versions)
     fp = compute_fingerprint(

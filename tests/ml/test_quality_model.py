@@ -115,7 +115,9 @@ def test_serving_artifact_round_trip_matches_the_walk_forward(
     assert (wide["p_low"] <= frame["p_low"] + 1e-12).all()
 
 
-def test_serving_table_equals_forecast_asof_for_any_thresholds(daily, panel: Panel) -> None:
+def test_serving_table_equals_forecast_asof_for_any_thresholds(
+    daily, panel: Panel
+) -> None:
     """The transformer's precomputed table gives what forecast_asof gives on cut candles."""
     import pandas as pd
 
@@ -123,10 +125,17 @@ def test_serving_table_equals_forecast_asof_for_any_thresholds(daily, panel: Pan
 
     model = fit_structural(panel)
     table = StructuralTable(model, panel)
-    for day, th in ((panel.days[200], DEFAULT_THRESHOLDS), (panel.days[-1], (0.3, 0.9))):
+    for day, th in (
+        (panel.days[200], DEFAULT_THRESHOLDS),
+        (panel.days[-1], (0.3, 0.9)),
+    ):
         p, level = table.forecast(pd.Timestamp(day), [1, 7, 30], th)
-        want = forecast_asof(model, daily, None, pd.Timestamp(day), th).set_index("horizon")
-        assert_allclose(p, want.loc[[1, 7, 30], ["p_low", "p_normal", "p_high"]], rtol=1e-9)
+        want = forecast_asof(model, daily, None, pd.Timestamp(day), th).set_index(
+            "horizon"
+        )
+        assert_allclose(
+            p, want.loc[[1, 7, 30], ["p_low", "p_normal", "p_high"]], rtol=1e-9
+        )
         assert_allclose(level, want.loc[[1, 7, 30], ["vol_forecast", "vol_lo", "vol_hi"]],
                         rtol=1e-9)  # fmt: skip
     with pytest.raises(KeyError):

@@ -203,8 +203,12 @@ def test_forecasts_carry_the_volatility_level_of_the_structural_model(stack):
     daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
     want = forecast_asof(_structural_model(stack), daily, h4, pd.Timestamp(ASOF),
                          (0.40, 0.65)).set_index("horizon").loc[[1, 7, 30]]  # fmt: skip
-    got = np.array([[r["vol_forecast"], r["vol_lo"], r["vol_hi"]] for r in out["forecasts"]])
-    assert_allclose(got, want[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy(), rtol=1e-9)
+    got = np.array(
+        [[r["vol_forecast"], r["vol_lo"], r["vol_hi"]] for r in out["forecasts"]]
+    )
+    assert_allclose(
+        got, want[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy(), rtol=1e-9
+    )
     assert (got[:, 1] < got[:, 0]).all() and (got[:, 0] < got[:, 2]).all()
 
 
@@ -219,7 +223,9 @@ def test_other_thresholds_are_answered_by_the_structural_model(stack):
         assert resp.status_code == 200, resp.text
         out = resp.json()
         assert (out["probabilities_from"], out["thresholds"]) == ("structural", th)
-        p = np.array([[r["p_low"], r["p_normal"], r["p_high"]] for r in out["forecasts"]])
+        p = np.array(
+            [[r["p_low"], r["p_normal"], r["p_high"]] for r in out["forecasts"]]
+        )
         want = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), tuple(th))
         assert_allclose(p, want[["p_low", "p_normal", "p_high"]].to_numpy(), rtol=1e-9)
         assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
@@ -243,7 +249,9 @@ def test_without_structural_model_other_thresholds_are_refused(stack):
     finally:
         path.write_bytes(saved)
     again = _post(stack, {"asof": ASOF, "thresholds": [0.3, 0.6]})
-    assert again.status_code == 200 and again.json()["probabilities_from"] == "structural"
+    assert (
+        again.status_code == 200 and again.json()["probabilities_from"] == "structural"
+    )
 
 
 def test_binance_kline_arrays_are_accepted(stack):

@@ -86,11 +86,15 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     model_dir = home / "model"
     model_dir.mkdir()
     model.save_model(str(model_dir / BOOSTER_FILE))
-    from pipelines.steps import train_structural  # as the train step: registered with it
+    from pipelines.steps import (
+        train_structural,  # as the train step: registered with it
+    )
 
     cut = pd.Timestamp(TRAIN_CUTOFF) + pd.Timedelta(days=1)
     train_structural(
-        build_panel(daily[daily["open_time"] < cut], h4[h4["open_time"] < cut], THRESHOLDS),
+        build_panel(
+            daily[daily["open_time"] < cut], h4[h4["open_time"] < cut], THRESHOLDS
+        ),
         model_dir,
     )
 

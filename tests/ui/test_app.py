@@ -66,7 +66,9 @@ def test_forecast_shows_vol_level_when_the_model_gives_one():
 
 
 def test_thresholds_are_sent_and_a_structural_answer_is_named():
-    client = FakeClient(dataclasses.replace(_forecast(), probabilities_from="structural"))
+    client = FakeClient(
+        dataclasses.replace(_forecast(), probabilities_from="structural")
+    )
     status, *_ = run_forecast(client, "", (0.3, 0.6))
     assert client.thresholds == (0.3, 0.6)
     assert "Thresholds 30% / 60%: probabilities from the structural model" in status

@@ -138,7 +138,9 @@ def test_forecast_tab_renders_30_horizons_with_probabilities(page, monitored):
     table = page.locator("#forecast-table")
     for text in ("p_low", "p_normal", "p_high", "2025-06-26"):
         assert table.get_by_text(text, exact=True).count() >= 1, text
-    assert [t["name"] for t in _traces(page, "vol-level")][-1] == "expected realised vol"
+    assert [t["name"] for t in _traces(page, "vol-level")][
+        -1
+    ] == "expected realised vol"
     page.screenshot(path=str(SHOTS / "forecast.png"), full_page=True)
 
 

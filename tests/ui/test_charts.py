@@ -74,7 +74,11 @@ def test_forecast_view_and_figure_show_vol_level_when_present(table):
         vol_hi=np.linspace(0.5, 0.9, 30),
     )
     assert has_vol_level(table)
-    assert list(forecast_view(table).columns)[-3:] == ["vol_forecast", "vol_lo", "vol_hi"]
+    assert list(forecast_view(table).columns)[-3:] == [
+        "vol_forecast",
+        "vol_lo",
+        "vol_hi",
+    ]
     fig = vol_level_figure(table, (0.4, 0.65))
     level = next(t for t in fig.data if t.name == "expected realised vol")
     assert_allclose(level.y, table["vol_forecast"])

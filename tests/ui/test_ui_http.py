@@ -36,7 +36,9 @@ def test_page_and_forecast_for_30_horizons(stack):
     settings, ui_url = stack
     assert "BTC Volatility Predictor" in httpx.get(ui_url, timeout=10).text
     client = Client(ui_url, verbose=False)
-    status, _, _, table_html = client.predict("2019-12-31", 0.4, 0.65, api_name="/forecast")
+    status, _, _, table_html = client.predict(
+        "2019-12-31", 0.4, 0.65, api_name="/forecast"
+    )
     assert "2019-12-31" in status and "30 horizons" in status
     header = re.findall(r"<th>(.*?)</th>", table_html)
     body = re.findall(r"<tr>(.*?)</tr>", table_html, re.S)
@@ -65,7 +67,9 @@ def test_other_thresholds_come_from_the_structural_model_with_levels(stack):
 
     _, ui_url = stack
     client = Client(ui_url, verbose=False)
-    status, _, _, table_html = client.predict("2019-12-31", 0.3, 0.6, api_name="/forecast")
+    status, _, _, table_html = client.predict(
+        "2019-12-31", 0.3, 0.6, api_name="/forecast"
+    )
     assert "Thresholds 30% / 60%: probabilities from the structural model" in status
     assert "Realised volatility over the next 30 days" in status
     header = re.findall(r"<th>(.*?)</th>", table_html)
