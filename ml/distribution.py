@@ -36,6 +36,9 @@ __all__ = [
     "N_DIRECTION_NODES",
     "direction_nodes",
     "level_forecast",
+    "mixture_level",
+    "pool_weights",
+    "qlike_weights",
     "regime_probabilities",
     "residual_cdf",
     "residual_table",
@@ -166,3 +169,108 @@ def level_forecast(mu: FloatArray, resid: FloatArray) -> FloatArray:
          np.exp((m[:, 0] + q[0]) / 2), np.exp((m[:, 0] + q[1]) / 2),
          np.exp(m[:, 0]) * np.mean(np.exp(e))],
     )  # fmt: skip
+
+
+def mixture_level(
+    mus: list[FloatArray], resids: list[FloatArray], weights: FloatArray,
+    var_factors: list[float] | None = None,
+) -> FloatArray:  # fmt: skip
+    """:func:`level_forecast` of a weighted mixture of (mu_k, residual sample_k): (n, 4).
+
+    Notes:
+        Means are the weighted means of the members' means; the 10% / 90% quantiles
+        are those of the pooled weighted sample {mu_k + e_kj} (weight w_k / m_k;
+        midpoint rule, so one member gives numpy's "hazen" quantile).
+    """
+    w = np.asarray(weights, dtype="float64")
+    keep = [k for k in range(len(w)) if w[k] > 0]  # zero weights would stall the CDF
+    w, mus, resids = w[keep], [mus[k] for k in keep], [resids[k] for k in keep]
+    if var_factors is not None:
+        var_factors = [var_factors[k] for k in keep]
+    parts = [level_forecast(m, e) for m, e in zip(mus, resids, strict=True)]
+    means = sum(wk * p for wk, p in zip(w, parts, strict=True))
+    assert isinstance(means, np.ndarray)
+    y = np.concatenate([np.asarray(m)[:, None] + np.asarray(e)[None, :]
+                        for m, e in zip(mus, resids, strict=True)], axis=1)  # fmt: skip
+    sw = np.concatenate(
+        [np.full(len(e), wk / len(e)) for wk, e in zip(w, resids, strict=True)]
+    )
+    order = np.argsort(y, axis=1)
+    ys = np.take_along_axis(y, order, axis=1)
+    cw = np.cumsum(sw[order], axis=1) - 0.5 * sw[order]
+    q = [np.exp(np.array([np.interp(lv * w.sum(), cw[i], ys[i]) for i in range(len(ys))]) / 2)
+         for lv in LEVEL_QUANTILES]  # fmt: skip
+    var = means[:, 3]
+    if var_factors is not None:
+        var = sum(wk * np.exp(np.asarray(m)) * f
+                  for wk, m, f in zip(w, mus, var_factors, strict=True))  # fmt: skip
+    return np.column_stack([means[:, 0], q[0], q[1], var])
+
+
+def pool_weights(
+    p_true: FloatArray, prior: float = 1.0, iters: int = 200,
+    row_weight: FloatArray | None = None,
+) -> FloatArray:  # fmt: skip
+    """Linear-pool weights maximising the log score of past forecasts (EM).
+
+    Args:
+        p_true: (m, K) probability each of K members gave the class that happened,
+            over m past out-of-sample forecasts.
+        prior: Dirichlet pseudo-count per member (pulls towards equal weights).
+        row_weight: (m,) weight of each past forecast (default 1).
+
+    Returns:
+        Weights (K,) summing to 1; equal weights when m = 0.
+
+    Notes:
+        w_k <- (sum_i w_k p_ik / sum_j w_j p_ij + prior) / (m + K prior): the EM
+        update for mixture weights (the log score is concave in w, so it converges
+        to the penalised maximum).
+    """
+    p = np.asarray(p_true, dtype="float64")
+    k = p.shape[1]
+    rw = (
+        np.ones(len(p))
+        if row_weight is None
+        else np.asarray(row_weight, dtype="float64")
+    )
+    w = np.full(k, 1.0 / k)
+    for _ in range(iters):
+        r = w * p
+        r /= np.maximum(r.sum(axis=1, keepdims=True), 1e-300)
+        w = ((rw[:, None] * r).sum(axis=0) + prior) / (rw.sum() + k * prior)
+    return np.asarray(w, dtype="float64")
+
+
+def qlike_weights(realized: FloatArray, forecasts: FloatArray) -> FloatArray:
+    """Combination weights of variance forecasts minimising mean QLIKE.
+
+    Args:
+        realized: (m,) realised variances.
+        forecasts: (m, K) members' expected-variance forecasts for the same rows.
+
+    Returns:
+        Weights (K,) on the simplex (equal weights when m = 0); the combined
+        forecast is ``forecasts @ w``.
+
+    Notes:
+        QLIKE(x, f) = x/f - log(x/f) - 1 (:func:`ml.scoring.qlike_terms`), minimised
+        by SLSQP from equal weights.
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(realized, dtype="float64")
+    f = np.asarray(forecasts, dtype="float64")
+    k = f.shape[1]
+    w0 = np.full(k, 1.0 / k)
+    if len(x) == 0:
+        return w0
+
+    def loss(w: FloatArray) -> float:
+        c = np.maximum(f @ w, 1e-12)
+        return float(np.mean(x / c + np.log(c)))
+
+    res = minimize(loss, w0, method="SLSQP", bounds=[(0.0, 1.0)] * k,
+                   constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},))  # fmt: skip
+    w = np.clip(res.x, 0.0, None)
+    return np.asarray(w / w.sum(), dtype="float64")

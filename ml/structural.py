@@ -1,99 +1,68 @@
-"""The structural volatility model: forecast future variance, integrate over regimes.
+"""The structural volatility model: a pool of variance forecasters, integrated exactly.
 
-For origin t and horizon h the model forecasts Y = log(365/h sum_{i=1..h} r_{t+i}^2),
-the annualised log realised variance of the h unknown returns of V30(t+h)'s window,
-with one pooled XGBoost regressor (horizon is an input). Its residual distribution
-per horizon comes from an inner time split: a model fitted on targets known
-``calib_days`` before the cutoff predicts the targets that became known since, and
-those out-of-sample residuals are the residual sample. :mod:`ml.distribution` then
-combines the forecast with the known returns of the window exactly, giving regime
-probabilities for any thresholds and the level forecast with its 80% interval.
+For origin t and horizon h every member of the pool (:mod:`ml.components`: a
+HAR-X ridge regression, HAR-RV and GARCH(1,1)-t) forecasts Y = log(365/h sum_{i=1..h}
+r_{t+i}^2), the annualised log realised variance of the h unknown returns of
+V30(t+h)'s window, as a location mu plus a residual distribution.
+:mod:`ml.distribution` combines each with the returns of the window already known at
+t exactly, giving regime probabilities for any thresholds and the level forecast
+with its 80% interval.
 
-The served form is the regressor (``LEVEL_BOOSTER_FILE``, sklearn-API
-``XGBRegressor``, ``predict`` gives mu) plus the residual samples
-(``RESIDUALS_FILE``, JSON {"h01": [...], ...}).
+The pool is a linear opinion pool: P = sum_k w_hk P_k, one weight vector per
+horizon. The weights are fitted at every refit on the members' own out-of-sample
+forecasts before the cutoff (an inner expanding walk-forward: members refit every
+``refit_every`` days, each forecast scored once its label was known at the cutoff),
+by maximising the log score (EM, :func:`ml.distribution.pool_weights`). The test
+period never informs them. The level forecast is the same mixture of the members'
+level distributions.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import weakref
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from ml._typing import FloatArray, IntArray
-from ml.distribution import level_forecast, regime_probabilities
-from ml.labels import ANNUALIZATION
+from ml.components import (
+    HAR_FEATURES,
+    Component,
+    ComponentSpec,
+    fit_component,
+)
+from ml.distribution import (
+    mixture_level,
+    pool_weights,
+    qlike_weights,
+    regime_probabilities,
+    residual_table,
+)
 from ml.panel import Panel
+from ml.scoring import realized_variance_forward
 from ml.vol_baselines import known_window_sums
 
-LINEAR_FEATURES: tuple[str, ...] = (
-    "logvar_rv_4h_1d", "logvar_rv_4h_7d", "logvar_rv_4h_30d", "logvar_rv_cc_7d",
-    "logvar_rv_cc_30d", "logvar_rv_cc_90d", "logvar_parkinson_7d",
-    "logvar_garman_klass_30d", "ret_7d", "ret_30d",
-)  # fmt: skip
-"""Inputs of the per-horizon linear (HAR-X) level model."""
-
-
-@dataclass(frozen=True)
-class LinearLevelModel:
-    """Per-horizon ridge regressions; ``predict`` takes :func:`level_design` rows."""
-
-    columns: IntArray
-    """Positions of LINEAR_FEATURES in a level_design row (after the horizon)."""
-    mean: FloatArray
-    scale: FloatArray
-    coef: FloatArray
-    """(H, 1 + k) intercept and coefficients on standardised columns."""
-
-    def predict(self, x: FloatArray) -> FloatArray:
-        """mu for rows [horizon, LEVEL_FEATURES...]."""
-        h = x[:, 0].astype("int64")
-        z = (x[:, 1:][:, self.columns] - self.mean) / self.scale
-        b = self.coef[h - 1]
-        return np.asarray(b[:, 0] + np.sum(b[:, 1:] * z, axis=1), dtype="float64")
-
-
-def fit_linear(x: FloatArray, y: FloatArray, ridge: float) -> LinearLevelModel:
-    """Ridge per horizon on level_design rows (column 0 is the horizon)."""
-    names = list(LEVEL_FEATURES[1:])
-    cols = np.array([names.index(c) for c in LINEAR_FEATURES])
-    h = x[:, 0].astype("int64")
-    raw = x[:, 1:][:, cols]
-    mean, scale = raw.mean(axis=0), raw.std(axis=0) + 1e-12
-    z = (raw - mean) / scale
-    coef = np.zeros((int(h.max()), 1 + len(cols)))
-    for k in range(1, int(h.max()) + 1):
-        sel = h == k
-        a = np.column_stack([np.ones(sel.sum()), z[sel]])
-        pen = ridge * sel.sum() * np.eye(a.shape[1])
-        pen[0, 0] = 0.0
-        coef[k - 1] = np.linalg.solve(a.T @ a + pen, a.T @ y[sel])
-    return LinearLevelModel(columns=cols, mean=mean, scale=scale, coef=coef)
-
-
 __all__ = [
-    "LEVEL_BOOSTER_FILE",
-    "STRUCTURAL_FILE",
-    "forecast_asof",
-    "structural_from_dict",
-    "structural_to_dict",
+    "DEFAULT_COMPONENTS",
     "LEVEL_FEATURES",
-    "RESIDUALS_FILE",
+    "LINEAR_FEATURES",
+    "STRUCTURAL_FILE",
     "StructuralForecaster",
     "StructuralSpec",
     "StructuralTable",
     "fit_structural",
+    "forecast_asof",
     "future_log_variance",
-    "level_design",
     "level_features",
+    "structural_from_dict",
+    "structural_to_dict",
 ]
 
-LEVEL_BOOSTER_FILE = "model.ubj"
-"""File of the level regressor in its own model folder (MLServer's xgboost runtime)."""
-RESIDUALS_FILE = "residuals.json"
-"""Per-horizon residual samples of the level model (keys h01..h30)."""
+STRUCTURAL_FILE = "structural.json"
+"""Serving artifact of the structural model (members, residuals, pool weights)."""
+ARTIFACT_VERSION = 2
+"""Version of the ``structural.json`` layout (2: the pool)."""
 
 _LOG_VOLS = (
     "rv_cc_7d", "rv_cc_14d", "rv_cc_30d", "rv_cc_60d", "rv_cc_90d",
@@ -101,19 +70,27 @@ _LOG_VOLS = (
     "rv_4h_1d", "rv_4h_7d", "rv_4h_30d",
 )  # fmt: skip
 _RAW = ("ret_1d", "ret_7d", "ret_30d", "volume_ratio_7_90")
-LEVEL_FEATURES: tuple[str, ...] = (
-    "horizon",
-    *(f"logvar_{c}" for c in _LOG_VOLS),
-    *_RAW,
-)
-"""Column order of the level regressor's input (serving must send the same)."""
+LEVEL_FEATURES: tuple[str, ...] = (*(f"logvar_{c}" for c in _LOG_VOLS), *_RAW)
+"""Columns of the daily level-feature matrix the linear members read."""
 _VOL_FLOOR = 1e-3
-N_RESIDUAL_QUANTILES = 200
-"""Residual distribution kept as this many quantiles per horizon."""
+LINEAR_FEATURES: tuple[str, ...] = (
+    "logvar_rv_4h_1d", "logvar_rv_4h_7d", "logvar_rv_4h_30d", "logvar_rv_cc_7d",
+    "logvar_rv_cc_30d", "logvar_rv_cc_90d", "logvar_parkinson_7d",
+    "logvar_garman_klass_30d", "ret_7d", "ret_30d",
+)  # fmt: skip
+"""Inputs of the HAR-X members."""
+DEFAULT_COMPONENTS: tuple[ComponentSpec, ...] = (
+    ComponentSpec("har_x", "linear", LINEAR_FEATURES, ridge=1.0),
+    ComponentSpec("har_x_normal", "linear", LINEAR_FEATURES, ridge=0.1,
+                  regime_residuals="normal"),
+    ComponentSpec("har", "linear", HAR_FEATURES, ridge=0.0, regime_residuals="normal"),
+    ComponentSpec("garch", "garch"),
+)  # fmt: skip
+"""The pool: HAR-X (empirical and Gaussian residuals), HAR-RV, GARCH(1,1)-t."""
 
 
 def level_features(features: pd.DataFrame) -> pd.DataFrame:
-    """Daily inputs of the level model from :func:`ml.features.build_daily_features`.
+    """Daily inputs of the linear members from :func:`ml.features.build_daily_features`.
 
     Notes:
         logvar_x = 2 log(max(x, 0.001)): annualised log variance of each trailing
@@ -128,20 +105,10 @@ def level_features(features: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=features.index)
 
 
-def level_design(
-    daily: FloatArray, origins: IntArray, horizons: list[int]
-) -> FloatArray:
-    """Regressor rows for origins x horizons: (len(origins) * len(horizons), k).
-
-    Row order is origin-major (all horizons of the first origin first).
-    """
-    n, hs = len(origins), np.asarray(horizons, dtype="float64")
-    x = np.repeat(daily[origins], len(hs), axis=0)
-    return np.column_stack([np.tile(hs, n), x])
-
-
 def future_log_variance(returns: FloatArray, max_h: int) -> FloatArray:
     """Target Y[t, h-1] = log(365/h sum_{i=1..h} r_{t+i}^2); NaN beyond the data."""
+    from ml.labels import ANNUALIZATION
+
     r2 = np.nan_to_num(np.asarray(returns, dtype="float64")) ** 2
     c = np.concatenate([[0.0], np.cumsum(r2)])
     n = len(r2)
@@ -154,123 +121,205 @@ def future_log_variance(returns: FloatArray, max_h: int) -> FloatArray:
 
 @dataclass(frozen=True)
 class StructuralSpec:
-    """Hyper-parameters of the level regressor and its residual calibration."""
+    """The pool's members and how its weights are fitted."""
 
-    n_estimators: int = 300
-    max_depth: int = 3
-    learning_rate: float = 0.05
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    min_child_weight: float = 50.0
-    row_stride: int = 3
-    """Keep training row (i, h) when (i + 7 h) % row_stride == 0 (speed)."""
-    calib_days: int = 0
-    """> 0: residuals from an inner time split (a model fitted on targets known
-    calib_days before the cutoff, scored on the targets known since); 0: in-sample
-    residuals of the full fit (chosen on the pre-2021 tuning walk-forward)."""
-    kind: str = "linear"
-    """``linear``: one ridge regression per horizon on LINEAR_FEATURES; ``xgb``: one
-    pooled XGBRegressor on LEVEL_FEATURES (horizon as input)."""
-    ridge: float = 1.0
-    fit_target: str = "rv4h"
-    """Target the regression is fitted on: ``r2`` (squared daily returns, the V30
-    target itself) or ``rv4h`` (the smoother 4-hour realised variance over the same
-    days). Residuals are always taken against the r2 target, so any level offset
-    between the two is absorbed by the residual distribution."""
-    """Ridge penalty per row (linear), on standardised columns."""
-    seed: int = 7
-    n_jobs: int = 1
+    components: tuple[ComponentSpec, ...] = DEFAULT_COMPONENTS
+    refit_every: int = 30
+    """Days between the members' refits in the inner walk-forward."""
+    min_train_days: int = 180
+    """Usable days a member needs before its first inner refit."""
+    weight_prior: float = 30.0
+    """Dirichlet pseudo-count per member (towards equal weights), against past
+    forecasts counted 1/h each (chosen on 2019-2020 validation origins: 1 -> 30
+    lowered the mean log loss there from 0.611 to 0.608)."""
 
-    def params(self) -> dict[str, float | int | str]:
-        """Keyword arguments for ``xgb.XGBRegressor``."""
-        keep = ("n_estimators", "max_depth", "learning_rate", "subsample",
-                "colsample_bytree", "min_child_weight", "n_jobs")  # fmt: skip
-        p = {k: v for k, v in asdict(self).items() if k in keep}
-        return {**p, "random_state": self.seed, "objective": "reg:squarederror",
-                "tree_method": "hist"}  # fmt: skip
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["components"] = [
+            {**c, "features": list(c["features"])} for c in d["components"]
+        ]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> StructuralSpec:
+        """Inverse of :meth:`to_dict`."""
+        comps = tuple(
+            ComponentSpec(**{**c, "features": tuple(c["features"])})
+            for c in data["components"]  # type: ignore[attr-defined]
+        )
+        rest = {k: v for k, v in data.items() if k != "components"}
+        return cls(components=comps, **rest)  # type: ignore[arg-type]
+
+
+@dataclass
+class _PanelArrays:
+    """Per-panel arrays and the members' out-of-sample forecasts, computed once."""
+
+    daily: FloatArray
+    y: FloatArray
+    y_fit: FloatArray
+    rv: FloatArray
+    """Realised annualised variance over (t, t+h] (the level's target)."""
+    oos: dict[
+        tuple[ComponentSpec, int, tuple[float, float]], tuple[FloatArray, FloatArray]
+    ] = field(default_factory=dict)
+
+
+_ARRAYS: dict[int, tuple[weakref.ref[Panel], _PanelArrays]] = {}
+
+
+def _panel_arrays(panel: Panel) -> _PanelArrays:
+    """Arrays of ``panel`` (cached while the panel lives)."""
+    hit = _ARRAYS.get(id(panel))
+    if hit is not None and hit[0]() is panel:
+        return hit[1]
+    for key in [k for k, (ref, _) in _ARRAYS.items() if ref() is None]:
+        del _ARRAYS[key]
+    h = len(panel.horizons)
+    arrays = _PanelArrays(
+        daily=level_features(panel.features).to_numpy(dtype="float64"),
+        y=future_log_variance(panel.returns, h),
+        y_fit=future_log_variance(np.sqrt(panel.rv_daily), h),
+        rv=realized_variance_forward(panel.returns, h),
+    )
+    _ARRAYS[id(panel)] = (weakref.ref(panel), arrays)
+    return arrays
+
+
+def _training_rows(
+    panel: Panel, a: _PanelArrays, cutoff: int
+) -> tuple[IntArray, IntArray]:
+    """(origin, horizon index) of every row whose target is known at ``cutoff``."""
+    i = np.arange(len(panel.days))[:, None]
+    h = np.asarray(panel.horizons)[None, :]
+    keep = (i + h <= cutoff) & (i >= panel.first_usable)
+    keep &= np.asarray(np.isfinite(a.daily).all(axis=1))[:, None]
+    keep &= np.isfinite(a.y) & np.isfinite(a.y_fit)
+    ii, jj = np.nonzero(keep)
+    return ii.astype("int64"), jj.astype("int64")
+
+
+def _fit_members(
+    panel: Panel, specs: tuple[ComponentSpec, ...], cutoff: int
+) -> list[Component]:
+    a = _panel_arrays(panel)
+    rows = _training_rows(panel, a, cutoff)
+    names = list(LEVEL_FEATURES)
+    return [
+        fit_component(
+            s, a.daily, panel.returns, rows, a.y[rows], a.y_fit[rows], names, cutoff
+        )
+        for s in specs
+    ]
+
+
+def _member_proba(
+    comp: Component, panel: Panel, origins: IntArray, thresholds: tuple[float, float]
+) -> FloatArray:
+    a = _panel_arrays(panel)
+    mu = comp.mu(a.daily, panel.returns, origins)
+    k1, k2 = known_window_sums(panel.returns, origins, len(panel.horizons))
+    return np.stack(
+        [regime_probabilities(k1[:, j], k2[:, j], h, mu[:, j], comp.regime_resid[j], thresholds)
+         for j, h in enumerate(panel.horizons)], axis=1,
+    )  # fmt: skip
 
 
 class StructuralForecaster:
-    """Walk-forward wrapper: fit at a cutoff, predict regimes and levels."""
+    """Walk-forward wrapper: fit the pool at a cutoff, predict regimes and levels."""
 
     name = "structural"
 
     def __init__(self, spec: StructuralSpec | None = None) -> None:
         self.spec = spec or StructuralSpec()
-        self.model_: xgb.XGBRegressor | LinearLevelModel | None = None
-        self.resid_: list[FloatArray] | None = None
-        self._cache: tuple[int, FloatArray, FloatArray, FloatArray] | None = None
-
-    def _arrays(self, panel: Panel, fit: bool = False) -> tuple[FloatArray, FloatArray]:
-        key = id(panel)
-        if self._cache is None or self._cache[0] != key:
-            daily = level_features(panel.features).to_numpy(dtype="float64")
-            y = future_log_variance(panel.returns, len(panel.horizons))
-            y_fit = y
-            if self.spec.fit_target == "rv4h":
-                y_fit = future_log_variance(
-                    np.sqrt(panel.rv_daily), len(panel.horizons)
-                )
-            self._cache = (key, daily, y, y_fit)
-        return self._cache[1], self._cache[3] if fit else self._cache[2]
-
-    def _rows(
-        self, panel: Panel, last_target: int, first_target: int = -1, stride: int = 1,
-        fit: bool = False,
-    ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
-        """Rows (x, y, h) whose target day i + h lies in (first_target, last_target]."""
-        daily, y = self._arrays(panel, fit)
-        i = np.arange(len(panel.days))[:, None]
-        h = np.asarray(panel.horizons)[None, :]
-        keep = (
-            (i + h <= last_target) & (i + h > first_target) & (i >= panel.first_usable)
-        )
-        keep &= np.asarray(np.isfinite(daily).all(axis=1))[:, None] & np.isfinite(y)
-        if stride > 1:
-            keep &= (i + 7 * h) % stride == 0
-        ii, jj = np.nonzero(keep)
-        x = np.column_stack([jj + 1.0, daily[ii]])
-        return x, y[ii, jj], jj + 1
-
-    def _fit_model(
-        self, x: FloatArray, y: FloatArray
-    ) -> xgb.XGBRegressor | LinearLevelModel:
-        if self.spec.kind == "linear":
-            return fit_linear(x, y, self.spec.ridge)
-        model = xgb.XGBRegressor(**self.spec.params())
-        model.fit(x, y)
-        return model
+        self.members_: list[Component] | None = None
+        self.weights_: FloatArray | None = None
+        """(H, K) pool weights per horizon (regime probabilities, log score)."""
+        self.level_weights_: FloatArray | None = None
+        """(H, K) combination weights per horizon (level forecast, QLIKE)."""
 
     def fit(self, panel: Panel, cutoff: int) -> None:
-        """Fit on targets known at ``cutoff``; residuals from the inner time split."""
-        s = self.spec
-        split = cutoff - s.calib_days
-        stride = s.row_stride if s.kind == "xgb" else 1
-        self.model_ = self._fit_model(
-            *self._rows(panel, cutoff, stride=stride, fit=True)[:2]
-        )
-        if s.calib_days > 0:
-            inner = self._fit_model(
-                *self._rows(panel, split, stride=stride, fit=True)[:2]
+        """Fit the members on targets known at ``cutoff`` and the pool weights on
+        their out-of-sample forecasts before it."""
+        self.members_ = _fit_members(panel, self.spec.components, cutoff)
+        self.weights_, self.level_weights_ = self._fit_weights(panel, cutoff)
+
+    def _oos(
+        self, panel: Panel, spec: ComponentSpec, r: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """A member fitted at ``r``: probabilities (n, H, 3) and expected variances
+        (n, H) for origins r..r+refit_every-1."""
+        a = _panel_arrays(panel)
+        key = (spec, r, panel.thresholds)
+        if key not in a.oos:
+            (comp,) = _fit_members(panel, (spec,), r)
+            origins = np.arange(r, min(r + self.spec.refit_every, len(panel.days)))
+            var = np.exp(comp.mu(a.daily, panel.returns, origins)) * np.asarray(
+                comp.var_factor
             )
-            xc, yc, hc = self._rows(panel, cutoff, first_target=split)
-            res = yc - inner.predict(xc)
-        else:  # in-sample residuals of the full fit
-            xc, yc, hc = self._rows(panel, cutoff)
-            res = yc - self.model_.predict(xc)
-        levels = (np.arange(N_RESIDUAL_QUANTILES) + 0.5) / N_RESIDUAL_QUANTILES
-        self.resid_ = [np.quantile(res[hc == h], levels) for h in panel.horizons]
+            a.oos[key] = (_member_proba(comp, panel, origins, panel.thresholds), var)
+        return a.oos[key]
+
+    def _fit_weights(self, panel: Panel, cutoff: int) -> tuple[FloatArray, FloatArray]:
+        """(H, K) log-score pool weights and (H, K) QLIKE level weights.
+
+        Notes:
+            Each past forecast counts 1/h in the log-score fit: forecasts h days
+            apart share most of their V30 window, so m of them carry about m/h
+            independent outcomes, and ``weight_prior`` is weighed against that.
+        """
+        s = self.spec
+        a = _panel_arrays(panel)
+        first = panel.first_usable + s.min_train_days
+        starts = list(range(cutoff - s.refit_every, first - 1, -s.refit_every))[::-1]
+        n_h, k = len(panel.horizons), len(s.components)
+        p_true: list[list[FloatArray]] = [[] for _ in range(n_h)]
+        lv: list[list[tuple[FloatArray, FloatArray]]] = [[] for _ in range(n_h)]
+        for r in starts:
+            origins = np.arange(r, r + s.refit_every)
+            out = [self._oos(panel, c, r) for c in s.components]
+            for j, h in enumerate(panel.horizons):
+                y = panel.labels[origins, j]
+                ok = (origins + h <= cutoff) & (y >= 0)
+                if ok.any():
+                    p_true[j].append(np.stack(
+                        [p[ok, j, :][np.arange(ok.sum()), y[ok]] for p, _ in out], axis=1
+                    ))  # fmt: skip
+                    lv[j].append(
+                        (
+                            a.rv[origins[ok], j],
+                            np.stack([v[ok, j] for _, v in out], axis=1),
+                        )
+                    )
+        equal = np.full(k, 1.0 / k)
+        w = np.stack([
+            pool_weights(pt := np.concatenate(rows), s.weight_prior,
+                         row_weight=np.full(len(pt), 1.0 / h)) if rows else equal
+            for rows, h in zip(p_true, panel.horizons, strict=True)
+        ])  # fmt: skip
+        wl = np.stack([
+            qlike_weights(np.concatenate([x for x, _ in rows]),
+                          np.concatenate([f for _, f in rows])) if rows else equal
+            for rows in lv
+        ])  # fmt: skip
+        return w, wl
+
+    def _fitted(self) -> tuple[list[Component], FloatArray]:
+        if (
+            self.members_ is None
+            or self.weights_ is None
+            or self.level_weights_ is None
+        ):
+            raise RuntimeError("StructuralForecaster: call fit() before predicting")
+        return self.members_, self.weights_
 
     def predict_mu(self, panel: Panel, origins: IntArray) -> FloatArray:
-        """Location of Y for origins x horizons: (n, H)."""
-        if self.model_ is None:
-            raise RuntimeError("StructuralForecaster: call fit() before predicting")
-        daily, _ = self._arrays(panel)
-        hs = list(panel.horizons)
-        x = level_design(daily, np.asarray(origins), hs)
-        return np.asarray(self.model_.predict(x), dtype="float64").reshape(
-            len(origins), len(hs)
-        )
+        """Pool-weighted location of Y for origins x horizons: (n, H)."""
+        members, w = self._fitted()
+        a = _panel_arrays(panel)
+        mus = [m.mu(a.daily, panel.returns, np.asarray(origins)) for m in members]
+        return np.asarray(sum(w[None, :, k] * mu for k, mu in enumerate(mus)))
 
     def predict_proba(
         self,
@@ -279,59 +328,58 @@ class StructuralForecaster:
         thresholds: tuple[float, float] | None = None,
     ) -> FloatArray:
         """Regime probabilities (n, H, 3) at ``thresholds`` (default: the panel's)."""
-        assert self.resid_ is not None
-        mu = self.predict_mu(panel, origins)
-        k1, k2 = known_window_sums(
-            panel.returns, np.asarray(origins), len(panel.horizons)
-        )
+        members, w = self._fitted()
         th = thresholds or panel.thresholds
-        return np.stack(
-            [regime_probabilities(k1[:, j], k2[:, j], h, mu[:, j], self.resid_[j], th)
-             for j, h in enumerate(panel.horizons)], axis=1,
-        )  # fmt: skip
+        probs = [_member_proba(m, panel, np.asarray(origins), th) for m in members]
+        return np.asarray(sum(w[None, :, k, None] * p for k, p in enumerate(probs)))
 
     def predict_level(self, panel: Panel, origins: IntArray) -> FloatArray:
         """Level forecast (n, H, 4): E[vol], q10, q90, E[variance] (annualised)."""
-        assert self.resid_ is not None
-        mu = self.predict_mu(panel, origins)
+        members, _ = self._fitted()
+        w = self.level_weights_
+        assert w is not None
+        a = _panel_arrays(panel)
+        mus = [m.mu(a.daily, panel.returns, np.asarray(origins)) for m in members]
         return np.stack(
-            [level_forecast(mu[:, j], self.resid_[j]) for j in range(mu.shape[1])],
-            axis=1,
-        )
-
-
-STRUCTURAL_FILE = "structural.json"
-"""Serving artifact of the structural model (coefficients + residual quantiles)."""
+            [mixture_level([mu[:, j] for mu in mus], [m.level_resid[j] for m in members],
+                           w[j], [m.var_factor[j] for m in members])
+             for j in range(len(panel.horizons))], axis=1,
+        )  # fmt: skip
 
 
 def structural_to_dict(model: StructuralForecaster) -> dict[str, object]:
-    """JSON-ready form of a fitted linear structural model (the serving artifact)."""
-    lin = model.model_
-    if not isinstance(lin, LinearLevelModel) or model.resid_ is None:
-        raise RuntimeError("structural_to_dict: fit a kind='linear' model first")
+    """JSON-ready form of a fitted structural model (the serving artifact)."""
+    members, w = model._fitted()
     return {
-        "spec": asdict(model.spec),
+        "version": ARTIFACT_VERSION,
+        "spec": model.spec.to_dict(),
         "level_features": list(LEVEL_FEATURES),
-        "linear_features": list(LINEAR_FEATURES),
-        "mean": lin.mean.tolist(),
-        "scale": lin.scale.tolist(),
-        "coef": lin.coef.tolist(),
-        "residual_quantiles": [r.tolist() for r in model.resid_],
+        "members": [m.to_dict() for m in members],
+        "weights": w.tolist(),
+        "level_weights": np.asarray(model.level_weights_).tolist(),
     }
 
 
 def structural_from_dict(data: dict[str, object]) -> StructuralForecaster:
-    """Rebuild a fitted structural model from :func:`structural_to_dict` output."""
-    spec = StructuralSpec(**data["spec"])  # type: ignore[arg-type]
-    model = StructuralForecaster(spec)
-    names = list(LEVEL_FEATURES[1:])
-    model.model_ = LinearLevelModel(
-        columns=np.array([names.index(c) for c in data["linear_features"]]),  # type: ignore[attr-defined]
-        mean=np.asarray(data["mean"], dtype="float64"),
-        scale=np.asarray(data["scale"], dtype="float64"),
-        coef=np.asarray(data["coef"], dtype="float64"),
-    )
-    model.resid_ = [np.asarray(r, dtype="float64") for r in data["residual_quantiles"]]  # type: ignore[attr-defined]
+    """Rebuild a fitted structural model from :func:`structural_to_dict` output.
+
+    Raises:
+        ValueError: The artifact is not of :data:`ARTIFACT_VERSION`.
+    """
+    if data.get("version") != ARTIFACT_VERSION:
+        raise ValueError(
+            f"structural.json version: got {data.get('version')!r}, expected "
+            f"{ARTIFACT_VERSION} (re-run the training pipeline to rebuild it)"
+        )
+    names = list(data["level_features"])  # type: ignore[call-overload]
+    if names != list(LEVEL_FEATURES):
+        raise ValueError(
+            f"structural.json level_features: got {names}, expected {list(LEVEL_FEATURES)}"
+        )
+    model = StructuralForecaster(StructuralSpec.from_dict(data["spec"]))  # type: ignore[arg-type]
+    model.members_ = [Component.from_dict(m, names) for m in data["members"]]  # type: ignore[attr-defined]
+    model.weights_ = np.asarray(data["weights"], dtype="float64")
+    model.level_weights_ = np.asarray(data["level_weights"], dtype="float64")
     return model
 
 
@@ -381,27 +429,26 @@ def fit_structural(
 class StructuralTable:
     """Every as-of day's structural forecast inputs, computed once (serving).
 
-    Holds mu and the known-window sums K1, K2 for each (day, horizon) of a panel, and
-    each horizon's residual CDF table, so one request is only the exact integration
-    of :func:`ml.distribution.regime_probabilities` (about 1 ms for 30 horizons).
-    Results equal :func:`forecast_asof` on the candles cut at that day.
+    Holds each member's mu and the known-window sums K1, K2 for each (day, horizon)
+    of a panel, each member's residual CDF tables and the level forecasts, so one
+    request is only the exact integration of
+    :func:`ml.distribution.regime_probabilities` per member (a few ms for 30
+    horizons). Results equal :func:`forecast_asof` on the candles cut at that day.
     """
 
     def __init__(self, model: StructuralForecaster, panel: Panel) -> None:
-        from ml.distribution import residual_table
-
-        if model.resid_ is None:
-            raise RuntimeError("StructuralTable: the model is not fitted")
+        members, self.weights = model._fitted()
         self.model, self.days = model, panel.days
         first = panel.first_usable
         origins = np.arange(first, len(panel.days))
         self.first = first
-        self.mu = model.predict_mu(panel, origins)
+        a = _panel_arrays(panel)
+        self.mus = [m.mu(a.daily, panel.returns, origins) for m in members]
         self.k1, self.k2 = known_window_sums(
             panel.returns, origins, len(panel.horizons)
         )
         self.level = model.predict_level(panel, origins)
-        self.tables = [residual_table(r) for r in model.resid_]
+        self.tables = [[residual_table(r) for r in m.regime_resid] for m in members]
 
     def forecast(
         self, day: pd.Timestamp, horizons: list[int], thresholds: tuple[float, float]
@@ -417,9 +464,12 @@ class StructuralTable:
         i = int(loc) - self.first
         if i < 0:
             raise KeyError(day)
+        sl = slice(i, i + 1)
         p = np.stack([
-            regime_probabilities(self.k1[i : i + 1, h - 1], self.k2[i : i + 1, h - 1], h,
-                                 self.mu[i : i + 1, h - 1], self.tables[h - 1], thresholds)[0]
+            sum(self.weights[h - 1, k] * regime_probabilities(
+                self.k1[sl, h - 1], self.k2[sl, h - 1], h, mu[sl, h - 1],
+                self.tables[k][h - 1], thresholds)[0]
+                for k, mu in enumerate(self.mus))
             for h in horizons
         ])  # fmt: skip
         return p, self.level[i, [h - 1 for h in horizons], :3]

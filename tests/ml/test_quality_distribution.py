@@ -8,6 +8,9 @@ from numpy.testing import assert_allclose
 
 from ml.distribution import (
     level_forecast,
+    mixture_level,
+    pool_weights,
+    qlike_weights,
     regime_probabilities,
     residual_table,
     v30_cdf,
@@ -98,3 +101,56 @@ def test_residual_table_is_a_cdf() -> None:
     grid, cdf = residual_table(RESID)
     assert cdf[0] < 1e-3 and cdf[-1] > 1 - 1e-3
     assert (np.diff(cdf) >= 0).all() and (np.diff(grid) > 0).all()
+
+
+# The pool: weights and the mixture level, against hand-computed values.
+
+# Member 1 gave the realised class probability 1 on rows 1-2 and 0 on row 3;
+# member 2 the reverse.
+P_TRUE = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("prior", "row_weight", "expected"),
+    [
+        (1e-9, None, 2 / 3),  # argmax of 2 log w + log(1 - w)
+        (1.0, None, 3 / 5),  # (2 + 1) / (3 + 2)
+        (1.0, np.array([1.0, 1.0, 2.0]), 1 / 2),  # (2 + 1) / (4 + 2)
+    ],
+    ids=["no-prior", "prior-1", "row-weights"],
+)
+def test_pool_weights_hand_values(prior: float, row_weight, expected: float) -> None:  # type: ignore[no-untyped-def]
+    w = pool_weights(P_TRUE, prior, row_weight=row_weight)
+    assert_allclose(w, [expected, 1 - expected], atol=1e-6)
+
+
+def test_pool_weights_without_history_are_equal() -> None:
+    assert_allclose(pool_weights(np.empty((0, 4))), np.full(4, 0.25))
+
+
+def test_qlike_weights_hand_values() -> None:
+    """Members x/2 and 2x: (w/2 + 2(1 - w)) x = x at w = 2/3, QLIKE's minimum."""
+    x = np.random.default_rng(3).lognormal(0.0, 0.5, 500)
+    w = qlike_weights(x, np.column_stack([x / 2, 2 * x]))
+    assert_allclose(w, [2 / 3, 1 / 3], atol=1e-3)
+    assert_allclose(qlike_weights(x[:0], np.empty((0, 3))), np.full(3, 1 / 3))
+
+
+def test_mixture_level_of_one_member_is_that_member() -> None:
+    mu = np.log(np.array([0.2, 0.5]))
+    other = np.log(np.array([2.0, 3.0]))
+    alone = level_forecast(mu, RESID)
+    mixed = mixture_level([mu, other], [RESID, RESID * 2], np.array([1.0, 0.0]))
+    assert_allclose(mixed[:, 0], alone[:, 0])
+    assert_allclose(mixed[:, 3], alone[:, 3])
+    q = np.quantile(RESID, [0.1, 0.9], method="hazen")
+    assert_allclose(mixed[:, 1:3], np.exp((mu[:, None] + q[None, :]) / 2))
+
+
+def test_mixture_level_quantiles_lie_between_the_members() -> None:
+    lo, hi = np.log(np.array([0.1])), np.log(np.array([1.0]))
+    mixed = mixture_level([lo, hi], [RESID, RESID], np.array([0.5, 0.5]))
+    a, b = level_forecast(lo, RESID), level_forecast(hi, RESID)
+    assert a[0, 1] <= mixed[0, 1] <= b[0, 1]
+    assert a[0, 2] <= mixed[0, 2] <= b[0, 2]
+    assert mixed[0, 0] == pytest.approx((a[0, 0] + b[0, 0]) / 2)

@@ -140,3 +140,23 @@ def test_serving_table_equals_forecast_asof_for_any_thresholds(
                         rtol=1e-9)  # fmt: skip
     with pytest.raises(KeyError):
         table.forecast(pd.Timestamp(panel.days[5]), [1], DEFAULT_THRESHOLDS)  # warm-up
+
+
+def test_bad_member_spec_names_the_field_and_value() -> None:
+    from ml.components import ComponentSpec
+
+    with pytest.raises(ValueError, match="kind: got 'tree'"):
+        ComponentSpec("x", "tree", ("logvar_rv_4h_1d",))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="regime_residuals: got 'cauchy'"):
+        ComponentSpec("x", "linear", ("logvar_rv_4h_1d",), regime_residuals="cauchy")  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match="features: component 'x' is linear but has none"
+    ):
+        ComponentSpec("x", "linear")
+
+
+def test_an_old_serving_artifact_is_refused_with_the_reason() -> None:
+    from ml.structural import structural_from_dict
+
+    with pytest.raises(ValueError, match="structural.json version: got 1, expected 2"):
+        structural_from_dict({"version": 1, "spec": {}})
