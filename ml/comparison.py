@@ -95,10 +95,18 @@ def run_forecasters(
     first_origin: str,
     refit_every: int = 30,
     progress: Callable[[str, int, int], None] | None = None,
+    last_origin: str | None = None,
 ) -> tuple[IntArray, dict[str, ForecastRecord]]:
-    """Walk-forward probabilities (and levels where available) of every forecaster."""
+    """Walk-forward probabilities (and levels where available) of every forecaster.
+
+    Origins run from ``first_origin`` to ``last_origin`` (default: the last day).
+    """
     start = panel.day_index(first_origin)
     end = len(panel.days) - 1
+    if last_origin is not None:  # the last day <= last_origin
+        end = min(
+            end, int(panel.days.searchsorted(pd.Timestamp(last_origin), "right")) - 1
+        )
     cutoffs = list(range(start, end + 1, refit_every))
     records = {}
     for name, make in makers.items():
