@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from numpy.testing import assert_allclose
 
 from ml.settings import Settings
 from pipelines.runner import COMPILED_DIR, compile_pipeline
@@ -112,4 +113,6 @@ def test_champion_carries_its_structural_model(trained_home, monkeypatch):
     data = json.loads((booster.parent / "structural.json").read_text())
     assert data["last_day"] == "2019-12-31" and data["thresholds"] == [0.4, 0.65]
     model = structural_from_dict(data)
-    assert model.resid_ is not None and len(model.resid_) == 30
+    assert model.weights_ is not None and model.weights_.shape == (30, 4)
+    assert_allclose(model.weights_.sum(axis=1), 1.0)
+    assert [len(m.level_resid) for m in model.members_ or []] == [30] * 4
