@@ -181,7 +181,11 @@ class Component:
     regime_resid: list[FloatArray] = field(default_factory=list)
     level_resid: list[FloatArray] = field(default_factory=list)
     var_factor: list[float] = field(default_factory=list)
-    """Per horizon E[365/h S] / exp(mu): the level's expected variance factor."""
+    """Per horizon E[365/h S] / exp(mu), calibrated on squared daily returns (the
+    level's target): the mean of exp(residual) against Y."""
+    var_factor_4h: list[float] = field(default_factory=list)
+    """The same calibrated on 4-hour realised variance (smoother, but its ratio to
+    squared daily returns drifts); the pool's QLIKE weights choose between them."""
 
     def mu(
         self, daily: FloatArray, returns: FloatArray, origins: IntArray
@@ -207,6 +211,7 @@ class Component:
             "regime_residuals": [r.tolist() for r in self.regime_resid],
             "level_residuals": [r.tolist() for r in self.level_resid],
             "var_factor": list(self.var_factor),
+            "var_factor_4h": list(self.var_factor_4h),
         }
 
     @classmethod
@@ -229,8 +234,11 @@ class Component:
             [np.asarray(r, dtype="float64") for r in data[key]]  # type: ignore[attr-defined]
             for key in ("regime_residuals", "level_residuals")
         ]
-        factor = [float(v) for v in data["var_factor"]]  # type: ignore[attr-defined]
-        return cls(spec, model, as_arrays[0], as_arrays[1], factor)
+        factors = [
+            [float(v) for v in data[key]]  # type: ignore[attr-defined]
+            for key in ("var_factor", "var_factor_4h")
+        ]
+        return cls(spec, model, as_arrays[0], as_arrays[1], *factors)
 
 
 def _quantiles(e: FloatArray) -> FloatArray:
@@ -269,6 +277,7 @@ def fit_component(
     e, e_fit = y - fitted, y_fit - fitted
     comp.level_resid = [_quantiles(e[jj == j]) for j in range(n_h)]
     comp.var_factor = [float(np.mean(np.exp(e[jj == j]))) for j in range(n_h)]
+    comp.var_factor_4h = [float(np.mean(np.exp(e_fit[jj == j]))) for j in range(n_h)]
     if spec.regime_residuals == "empirical":
         comp.regime_resid = list(comp.level_resid)
     else:

@@ -172,9 +172,8 @@ def level_forecast(mu: FloatArray, resid: FloatArray) -> FloatArray:
 
 
 def mixture_level(
-    mus: list[FloatArray], resids: list[FloatArray], weights: FloatArray,
-    var_factors: list[float] | None = None,
-) -> FloatArray:  # fmt: skip
+    mus: list[FloatArray], resids: list[FloatArray], weights: FloatArray
+) -> FloatArray:
     """:func:`level_forecast` of a weighted mixture of (mu_k, residual sample_k): (n, 4).
 
     Notes:
@@ -185,8 +184,6 @@ def mixture_level(
     w = np.asarray(weights, dtype="float64")
     keep = [k for k in range(len(w)) if w[k] > 0]  # zero weights would stall the CDF
     w, mus, resids = w[keep], [mus[k] for k in keep], [resids[k] for k in keep]
-    if var_factors is not None:
-        var_factors = [var_factors[k] for k in keep]
     parts = [level_forecast(m, e) for m, e in zip(mus, resids, strict=True)]
     means = sum(wk * p for wk, p in zip(w, parts, strict=True))
     assert isinstance(means, np.ndarray)
@@ -200,11 +197,7 @@ def mixture_level(
     cw = np.cumsum(sw[order], axis=1) - 0.5 * sw[order]
     q = [np.exp(np.array([np.interp(lv * w.sum(), cw[i], ys[i]) for i in range(len(ys))]) / 2)
          for lv in LEVEL_QUANTILES]  # fmt: skip
-    var = means[:, 3]
-    if var_factors is not None:
-        var = sum(wk * np.exp(np.asarray(m)) * f
-                  for wk, m, f in zip(w, mus, var_factors, strict=True))  # fmt: skip
-    return np.column_stack([means[:, 0], q[0], q[1], var])
+    return np.column_stack([means[:, 0], q[0], q[1], means[:, 3]])
 
 
 def pool_weights(

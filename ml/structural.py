@@ -237,7 +237,9 @@ class StructuralForecaster:
         self.weights_: FloatArray | None = None
         """(H, K) pool weights per horizon (regime probabilities, log score)."""
         self.level_weights_: FloatArray | None = None
-        """(H, K) combination weights per horizon (level forecast, QLIKE)."""
+        """(H, 2K) combination weights per horizon of the members' expected variances,
+        each calibrated two ways (level forecast, QLIKE): columns 2k and 2k + 1 are
+        member k's ``var_factor`` and ``var_factor_4h``."""
 
     def fit(self, panel: Panel, cutoff: int) -> None:
         """Fit the members on targets known at ``cutoff`` and the pool weights on
@@ -249,20 +251,20 @@ class StructuralForecaster:
         self, panel: Panel, spec: ComponentSpec, r: int
     ) -> tuple[FloatArray, FloatArray]:
         """A member fitted at ``r``: probabilities (n, H, 3) and expected variances
-        (n, H) for origins r..r+refit_every-1."""
+        (n, H, 2), both calibrations, for origins r..r+refit_every-1."""
         a = _panel_arrays(panel)
         key = (spec, r, panel.thresholds)
         if key not in a.oos:
             (comp,) = _fit_members(panel, (spec,), r)
             origins = np.arange(r, min(r + self.spec.refit_every, len(panel.days)))
-            var = np.exp(comp.mu(a.daily, panel.returns, origins)) * np.asarray(
-                comp.var_factor
-            )
+            mu = comp.mu(a.daily, panel.returns, origins)
+            fs = [comp.var_factor, comp.var_factor_4h]
+            var = np.stack([np.exp(mu) * np.asarray(f) for f in fs], axis=-1)
             a.oos[key] = (_member_proba(comp, panel, origins, panel.thresholds), var)
         return a.oos[key]
 
     def _fit_weights(self, panel: Panel, cutoff: int) -> tuple[FloatArray, FloatArray]:
-        """(H, K) log-score pool weights and (H, K) QLIKE level weights.
+        """(H, K) log-score pool weights and (H, 2K) QLIKE level weights.
 
         Notes:
             Each past forecast counts 1/h in the log-score fit: forecasts h days
@@ -289,7 +291,7 @@ class StructuralForecaster:
                     lv[j].append(
                         (
                             a.rv[origins[ok], j],
-                            np.stack([v[ok, j] for _, v in out], axis=1),
+                            np.concatenate([v[ok, j] for _, v in out], axis=1),
                         )
                     )
         equal = np.full(k, 1.0 / k)
@@ -300,7 +302,7 @@ class StructuralForecaster:
         ])  # fmt: skip
         wl = np.stack([
             qlike_weights(np.concatenate([x for x, _ in rows]),
-                          np.concatenate([f for _, f in rows])) if rows else equal
+                          np.concatenate([f for _, f in rows])) if rows else np.full(2 * k, 0.5 / k)
             for rows in lv
         ])  # fmt: skip
         return w, wl
@@ -340,11 +342,18 @@ class StructuralForecaster:
         assert w is not None
         a = _panel_arrays(panel)
         mus = [m.mu(a.daily, panel.returns, np.asarray(origins)) for m in members]
-        return np.stack(
-            [mixture_level([mu[:, j] for mu in mus], [m.level_resid[j] for m in members],
-                           w[j], [m.var_factor[j] for m in members])
-             for j in range(len(panel.horizons))], axis=1,
-        )  # fmt: skip
+        out = []
+        for j in range(len(panel.horizons)):
+            wm = w[j].reshape(len(members), 2)
+            lv = mixture_level([mu[:, j] for mu in mus],
+                               [m.level_resid[j] for m in members], wm.sum(axis=1))  # fmt: skip
+            lv[:, 3] = sum(
+                np.exp(mus[k][:, j])
+                * (wm[k, 0] * m.var_factor[j] + wm[k, 1] * m.var_factor_4h[j])
+                for k, m in enumerate(members)
+            )
+            out.append(lv)
+        return np.stack(out, axis=1)
 
 
 def structural_to_dict(model: StructuralForecaster) -> dict[str, object]:
