@@ -178,26 +178,37 @@ def mixture_level(
 
     Notes:
         Means are the weighted means of the members' means; the 10% / 90% quantiles
-        are those of the pooled weighted sample {mu_k + e_kj} (weight w_k / m_k;
-        midpoint rule, so one member gives numpy's "hazen" quantile).
+        invert the mixture CDF sum_k w_k F_k(y - mu_k), each F_k piecewise linear
+        through its residuals at levels (j + 0.5) / m_k (so one member gives numpy's
+        "hazen" quantile). The quantiles are continuous in every mu_k.
     """
     w = np.asarray(weights, dtype="float64")
-    keep = [k for k in range(len(w)) if w[k] > 0]  # zero weights would stall the CDF
+    keep = [k for k in range(len(w)) if w[k] > 0]  # weightless members add nothing
     w, mus, resids = w[keep], [mus[k] for k in keep], [resids[k] for k in keep]
     parts = [level_forecast(m, e) for m, e in zip(mus, resids, strict=True)]
     means = sum(wk * p for wk, p in zip(w, parts, strict=True))
     assert isinstance(means, np.ndarray)
-    y = np.concatenate([np.asarray(m)[:, None] + np.asarray(e)[None, :]
-                        for m, e in zip(mus, resids, strict=True)], axis=1)  # fmt: skip
-    sw = np.concatenate(
-        [np.full(len(e), wk / len(e)) for wk, e in zip(w, resids, strict=True)]
-    )
-    order = np.argsort(y, axis=1)
-    ys = np.take_along_axis(y, order, axis=1)
-    cw = np.cumsum(sw[order], axis=1) - 0.5 * sw[order]
-    q = [np.exp(np.array([np.interp(lv * w.sum(), cw[i], ys[i]) for i in range(len(ys))]) / 2)
-         for lv in LEVEL_QUANTILES]  # fmt: skip
-    return np.column_stack([means[:, 0], q[0], q[1], means[:, 3]])
+    es = [np.sort(np.asarray(e, dtype="float64")) for e in resids]
+    hazen = [(np.arange(len(e)) + 0.5) / len(e) for e in es]
+    ms = np.column_stack([np.asarray(m, dtype="float64") for m in mus])
+
+    def cdf(y: FloatArray) -> FloatArray:
+        return np.asarray(sum(
+            wk * np.interp(y - ms[:, k], e, lv, left=0.0, right=1.0)
+            for k, (wk, e, lv) in enumerate(zip(w, es, hazen, strict=True))
+        ))  # fmt: skip
+
+    q = np.empty((len(ms), len(LEVEL_QUANTILES)))
+    for c, level in enumerate(LEVEL_QUANTILES):  # bisection, all rows at once
+        lo = (ms + np.array([e[0] for e in es])).min(axis=1)
+        hi = (ms + np.array([e[-1] for e in es])).max(axis=1)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            below = cdf(mid) < level
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        q[:, c] = (lo + hi) / 2
+    q = np.exp(q / 2)
+    return np.column_stack([means[:, 0], q[:, 0], q[:, 1], means[:, 3]])
 
 
 def pool_weights(

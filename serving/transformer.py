@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import logging
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,7 @@ class ForecastTransformer(kserve.Model):
         self.table: FeatureTable | None = None
         self._client: httpx.AsyncClient | None = None
         self._structural: tuple[int, StructuralTable] | None = None
+        self._structural_lock = threading.Lock()
 
     @property
     def structural_path(self) -> Path:
@@ -129,11 +131,12 @@ class ForecastTransformer(kserve.Model):
                 log.warning("%s is gone: level forecast and thresholds disabled", path)
             self._structural = None
             return None
-        if self._structural is None or self._structural[0] != stamp:
-            model = structural_from_dict(json.loads(path.read_text()))
-            self._structural = (stamp, StructuralTable(model, self.panel))
-            log.info("structural model loaded from %s", path)
-        return self._structural[1]
+        with self._structural_lock:  # one rebuild per change, not one per request
+            if self._structural is None or self._structural[0] != stamp:
+                model = structural_from_dict(json.loads(path.read_text()))
+                self._structural = (stamp, StructuralTable(model, self.panel))
+                log.info("structural model loaded from %s", path)
+            return self._structural[1]
 
     def load(self) -> bool:
         """Read and validate the served candles, then compute every as-of row once."""
