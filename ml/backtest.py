@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ml._typing import FloatArray, IntArray
+from ml.errors import DataValidationError
 from ml.evaluation import PROB_COLUMNS, WalkForwardResult
 from ml.labels import REGIMES
 from ml.panel import Panel
@@ -46,13 +47,37 @@ def run_backtest(
     last_origin: int | None = None,
 ) -> BacktestResult:
     """Walk-forward predictions of the structural model from ``start`` on."""
-    first = panel.day_index(start)
-    first = max(first, panel.first_usable)
-    end = len(panel.days) - 1 if last_origin is None else last_origin
-    if first > end:
-        raise ValueError(
-            f"start {start} is after the last usable day {panel.days[end].date()}"
+    from ml.data import parse_day
+
+    spec = spec or StructuralSpec()
+    if refit_every < 1:
+        raise DataValidationError(
+            "refit_every", refit_every, "expected a whole number >= 1"
         )
+    day = parse_day(start, "start") if isinstance(start, str) else pd.Timestamp(start)
+    end = len(panel.days) - 1 if last_origin is None else last_origin
+    earliest = panel.first_usable + spec.min_train_days
+    if earliest > end:
+        raise DataValidationError(
+            "data", f"{len(panel.days)} daily rows",
+            f"expected at least {earliest + 1} rows: features need "
+            f"{panel.first_usable} days of history and the first refit "
+            f"{spec.min_train_days} usable days after that",
+        )  # fmt: skip
+    first = panel.day_index(day)
+    if first > end:
+        raise DataValidationError(
+            "start",
+            start,
+            f"expected {panel.days[end].date()} (the data's last day) or earlier",
+        )
+    if first < earliest:
+        raise DataValidationError(
+            "start", start,
+            f"expected {panel.days[earliest].date()} or later: the first refit needs "
+            f"{spec.min_train_days} days of usable history, and this data is usable from "
+            f"{panel.days[panel.first_usable].date()}",
+        )  # fmt: skip
     probs, levels = [], []
     for cutoff in range(first, end + 1, refit_every):
         origins = np.arange(cutoff, min(cutoff + refit_every, end + 1))

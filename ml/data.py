@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,6 +46,7 @@ __all__ = [
     "candles_from_klines",
     "data_version",
     "parse_candles",
+    "parse_day",
     "read_candles",
 ]
 
@@ -56,6 +58,28 @@ CLOSE = "close"
 VOLUME = "volume"
 PRICE_COLUMNS = (OPEN, HIGH, LOW, CLOSE)
 CANDLE_COLUMNS = (OPEN_TIME, *PRICE_COLUMNS, VOLUME)
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_day(value: object, field: str) -> pd.Timestamp:
+    """A calendar day written YYYY-MM-DD (no time, no time zone, no other order).
+
+    Raises:
+        DataValidationError: Anything else, naming ``field`` and the value.
+    """
+    text = value if isinstance(value, str) else None
+    if text is None or not _DAY.fullmatch(text):
+        raise DataValidationError(
+            field, value, "expected a date YYYY-MM-DD, e.g. 2025-05-27"
+        )
+    try:
+        return pd.Timestamp(text)
+    except ValueError as exc:
+        raise DataValidationError(
+            field, value, f"not a calendar date ({exc})"
+        ) from None
+
 
 BUNDLED_FILES: dict[str, str] = {"1d": "btcusdt_1d.csv.gz", "4h": "btcusdt_4h.csv.gz"}
 _BINANCE_HEADER = (

@@ -66,12 +66,11 @@ def resolve_asof(
     last, first = days.max(), days.min()
     if asof is None or asof == "":
         return pd.Timestamp(last)
-    try:
-        day = pd.Timestamp(asof).normalize()
-    except (ValueError, TypeError) as exc:
-        raise DataValidationError(
-            "asof", asof, "expected a date like 2025-05-27"
-        ) from exc
+    from ml.data import parse_day
+
+    day = (
+        asof.normalize() if isinstance(asof, pd.Timestamp) else parse_day(asof, "asof")
+    )
     if day > last or day < first:
         raise DataValidationError(
             "asof",

@@ -16,6 +16,7 @@ from ml.errors import DataValidationError
 __all__ = [
     "ANNUALIZATION",
     "DEFAULT_THRESHOLDS",
+    "MAX_THRESHOLD",
     "REGIMES",
     "REGIME_CODES",
     "V30_WINDOW",
@@ -36,6 +37,10 @@ REGIMES: tuple[Regime, Regime, Regime] = ("low", "normal", "high")
 REGIME_CODES: dict[str, int] = {r: i for i, r in enumerate(REGIMES)}
 
 
+MAX_THRESHOLD = 10.0
+"""Largest accepted cut point: 1000% annualised volatility (BTC's V30 peaked near 2)."""
+
+
 def check_thresholds(
     thresholds: tuple[float, float] | list[float],
 ) -> tuple[float, float]:
@@ -45,10 +50,15 @@ def check_thresholds(
         DataValidationError: Not two finite increasing positive numbers.
     """
     vals = tuple(float(x) for x in thresholds)
-    if len(vals) != 2 or not all(np.isfinite(vals)) or not 0 < vals[0] < vals[1]:
+    if (
+        len(vals) != 2 or not all(np.isfinite(vals))
+        or not 0 < vals[0] < vals[1] <= MAX_THRESHOLD
+    ):  # fmt: skip
         raise DataValidationError(
-            "thresholds", list(thresholds), "expected two numbers 0 < low < high"
-        )
+            "thresholds", list(thresholds),
+            f"expected two numbers 0 < low < high <= {MAX_THRESHOLD:g} "
+            "(annualised volatility, 0.40 = 40%)",
+        )  # fmt: skip
     return vals[0], vals[1]
 
 

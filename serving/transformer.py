@@ -53,6 +53,7 @@ from ml.inference import (
     inference_matrix,
     resolve_asof,
 )
+from ml.labels import MAX_THRESHOLD
 from ml.panel import build_panel
 from ml.settings import Settings
 from ml.structural import (
@@ -284,10 +285,11 @@ class ForecastTransformer(kserve.Model):
         served = tuple(self.settings.target.thresholds)
         if given is None:
             return served, False  # type: ignore[return-value]
-        if not 0 < given[0] < given[1]:
+        if not 0 < given[0] < given[1] <= MAX_THRESHOLD:
             raise RequestError(
                 f"{pre}thresholds", given,
-                f"{pre}thresholds: got {given}, expected two increasing numbers 0 < low < high",
+                f"{pre}thresholds: got {given}, expected two increasing numbers "
+                f"0 < low < high <= {MAX_THRESHOLD:g} (annualised volatility, 0.40 = 40%)",
             )  # fmt: skip
         if np.allclose(given, served):
             return served, False  # type: ignore[return-value]

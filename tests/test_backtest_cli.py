@@ -115,3 +115,59 @@ def test_bad_thresholds_name_the_option(tmp_path: Path) -> None:
         ],  # fmt: skip
     )
     assert res.exit_code != 0 and "thresholds" in res.output
+
+
+def _invoke(tmp_path: Path, *args: str) -> object:
+    d = tmp_path / "d.csv"
+    if not d.exists():
+        _slice(bundled_path("1d"), d, "2019-02-28")
+    return CliRunner().invoke(main, ["backtest", "--data", str(d), *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2018-03-01"], "start: got '2018-03-01', expected 2018-09-28 or later"),
+        (["--start", "2019-06-01"], "expected 2019-02-28 (the data's last day) or earlier"),
+        (["--start", "2019-01-01T00:00Z"], "expected a date YYYY-MM-DD"),
+        (["--start", "01/02/2019"], "expected a date YYYY-MM-DD"),
+        (["--start", "2019-01-01", "--thresholds", "0.3,1e200"], "high <= 10"),
+        (["--start", "2019-01-01", "--thresholds", "abc"], "--thresholds"),
+        (["--start", "2019-01-01", "--refit-every", "0"], "--refit-every"),
+    ],
+    ids=["too-early", "after-end", "time-zone", "day-first", "huge-threshold",
+         "threshold-text", "zero-refit"],
+)  # fmt: skip
+def test_bad_input_is_one_clear_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "o.csv"
+    res = _invoke(tmp_path, *args, "--out", str(out))
+    assert res.exit_code != 0  # type: ignore[attr-defined]
+    assert message in res.output and "Traceback" not in res.output  # type: ignore[attr-defined]
+    assert not out.exists()
+
+
+def test_unwritable_out_is_an_error_and_an_earlier_file_survives(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(blocker / "o.csv"))
+    assert (
+        res.exit_code != 0 and f"--out {blocker / 'o.csv'}: cannot write" in res.output
+    )  # type: ignore[attr-defined]
+    good = tmp_path / "good.csv"
+    good.write_text("earlier result\n")
+    import pipelines.steps
+
+    def fail(path: object, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    orig, pipelines.steps.atomic_write_bytes = pipelines.steps.atomic_write_bytes, fail  # type: ignore[assignment]
+    try:
+        res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(good))
+    finally:
+        pipelines.steps.atomic_write_bytes = orig  # type: ignore[assignment]
+    assert res.exit_code != 0 and "No space left on device" in res.output  # type: ignore[attr-defined]
+    assert good.read_text() == "earlier result\n"

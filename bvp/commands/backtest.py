@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ml.errors import BVPError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @click.command("backtest")
@@ -21,15 +26,16 @@ from ml.errors import BVPError
     help="Optional 4-hour candle file (improves the variance forecast).",
 )  # fmt: skip
 @click.option(
-    "--start", required=True, help="First origin date (ISO), e.g. 2021-01-01."
+    "--start", required=True, help="First origin date, YYYY-MM-DD, e.g. 2021-01-01."
 )
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
     help="Output CSV, one row per (origin_date, horizon).",
 )  # fmt: skip
 @click.option(
-    "--refit-every", default=30, show_default=True, help="Days between refits."
-)
+    "--refit-every", default=30, show_default=True, type=click.IntRange(1, 3650),
+    help="Days between refits.",
+)  # fmt: skip
 @click.option(
     "--thresholds", default="0.40,0.65", show_default=True,
     help="Regime thresholds on annualised V30: LOW,HIGH.",
@@ -48,20 +54,55 @@ def backtest(
     from ml.labels import check_thresholds
     from ml.panel import build_panel
     from ml.validation import validate_candles
+    from pipelines.steps import atomic_write_bytes
 
     try:
-        th = check_thresholds([float(x) for x in thresholds.split(",")])
-        daily = read_candles(data)
+        th = check_thresholds(_numbers(thresholds))
+        daily = _read(read_candles, data, "--data")
         validate_candles(daily, "1d", "raise")
         h4 = None
         if data_4h is not None:
-            h4 = read_candles(data_4h)
+            h4 = _read(read_candles, data_4h, "--data-4h")
             validate_candles(h4, "4h", "report")
         panel = build_panel(daily, h4, th)
         frame = backtest_frame(panel, run_backtest(panel, start, refit_every))
     except (BVPError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False, float_format="%.10g")
+    try:
+        body = frame.to_csv(index=False, float_format="%.10g").encode()
+        if out.exists() and not out.is_file():  # /dev/stdout, a pipe: stream into it
+            with out.open("wb") as f:
+                f.write(body)
+        else:  # temp file + rename: a failed write leaves an earlier file intact
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out, body)
+    except OSError as exc:
+        raise click.ClickException(
+            f"--out {out}: cannot write ({exc.strerror or exc})"
+        ) from exc
     known = frame["realized_regime"].astype(bool).sum()
     click.echo(f"wrote {len(frame)} rows ({known} with realised values) to {out}")
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"got {text!r}, expected LOW,HIGH such as 0.40,0.65",
+            param_hint="--thresholds",
+        ) from None
+
+
+def _read(
+    read: Callable[[Path], pd.DataFrame], path: Path, option: str
+) -> pd.DataFrame:
+    """Read a candle file; parser errors name the option and the file."""
+    try:
+        return read(path)
+    except BVPError:
+        raise
+    except (ValueError, OSError) as exc:  # pandas' empty/undecodable/garbled files
+        raise click.ClickException(
+            f"{option} {path}: not a candle file ({exc})"
+        ) from exc

@@ -116,3 +116,35 @@ def test_data_version_depends_on_content_only():
     changed = daily.copy()
     changed.loc[5, "close"] += 1
     assert data_version(changed).sha256 != a.sha256
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-05-27T12:00:00Z",
+        "27/05/2025",
+        "2025",
+        "2025-05",
+        "nan",
+        "",
+        None,
+        20250527,
+    ],
+)
+def test_parse_day_accepts_only_yyyy_mm_dd(value: object) -> None:
+    from ml.data import parse_day
+
+    with pytest.raises(
+        DataValidationError, match="start: got .*expected a date YYYY-MM-DD"
+    ):
+        parse_day(value, "start")
+
+
+def test_parse_day_refuses_impossible_dates_and_reads_good_ones() -> None:
+    from ml.data import parse_day
+
+    assert parse_day("2024-02-29", "asof") == pd.Timestamp("2024-02-29")
+    with pytest.raises(
+        DataValidationError, match="asof: got '2025-02-30', not a calendar date"
+    ):
+        parse_day("2025-02-30", "asof")
