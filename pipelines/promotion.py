@@ -96,6 +96,19 @@ def rollback(
     return {"champion": back, "previous": current or back}
 
 
+DATA_LAST_TAG = "bvp.data.daily.last"
+
+
+def _run_tag(client: Any, run_id: str | None) -> str:
+    """The training run's last data day (the pipeline tags the run, not the version)."""
+    if not run_id:
+        return ""
+    try:
+        return str(client.get_run(run_id).data.tags.get(DATA_LAST_TAG, ""))
+    except Exception:  # noqa: BLE001 - a deleted run leaves the column empty
+        return ""
+
+
 def list_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
     """Every version with its aliases and key tags, newest first."""
     client = _client(tracking_uri)
@@ -111,7 +124,7 @@ def list_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
             "version": str(v.version),
             "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
             "created": int(v.creation_timestamp or 0),
-            "data_last": v.tags.get("bvp.data.daily.last", ""),
+            "data_last": v.tags.get(DATA_LAST_TAG) or _run_tag(client, v.run_id),
             "run_id": v.run_id,
         }
         for v in versions
