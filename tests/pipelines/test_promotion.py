@@ -69,3 +69,12 @@ def test_deploy_target_none_and_unknown():
         ConfigError, match=r"deploy_target: got 'ec2'.*none, kserve, sagemaker"
     ):
         deploy_champion("ec2", "sqlite://", NAME)
+
+
+def test_version_list_shows_each_versions_data_end(two_versions):
+    from pipelines.promotion import list_versions
+
+    rows = list_versions(two_versions, NAME)
+    assert [r["version"] for r in rows] == ["2", "1"]
+    # the pipeline tags the run, not the version: the list reads it from there
+    assert rows[0]["data_last"] > rows[1]["data_last"] != ""
