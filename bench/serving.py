@@ -8,7 +8,7 @@ It trains a small real model on the bundled candles, starts its own MLServer and
 transformer on free 127.0.0.1 ports under a temporary home, and sends a fixed number of
 requests at each concurrency (1, 8, 32). Each request is one as-of day: the transformer
 gets ``{"asof": day}`` (30 horizons; row ``transformer``) and ``{"asof": day,
-"thresholds": [0.3, 0.6]}`` (row ``tr+thresh``: probabilities from the structural model),
+"thresholds": [0.3, 0.6]}`` (row ``tr+thresh``: the classifier carried to them by the structural model),
 MLServer gets that day's 30 x 29 feature matrix.
 Printed per row: p50/p99 latency, throughput, errors, and p50 divided by the in-process
 ``predict_proba`` time of the same 30 rows.

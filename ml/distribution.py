@@ -36,6 +36,7 @@ from ml.labels import ANNUALIZATION, V30_WINDOW, check_thresholds
 __all__ = [
     "LEVEL_QUANTILES",
     "N_DIRECTION_NODES",
+    "anchor_probabilities",
     "direction_nodes",
     "level_forecast",
     "mixture_level",
@@ -289,3 +290,38 @@ def qlike_weights(realized: FloatArray, forecasts: FloatArray) -> FloatArray:
                    constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},))  # fmt: skip
     w = np.clip(res.x, 0.0, None)
     return np.asarray(w / w.sum(), dtype="float64")
+
+
+def anchor_probabilities(
+    anchor: FloatArray, model_at_anchor: FloatArray, model_at_requested: FloatArray
+) -> FloatArray:
+    """Regime probabilities at other thresholds that agree with ``anchor`` at its own.
+
+    Args:
+        anchor: (n, 3) probabilities at the trained thresholds (the served classifier).
+        model_at_anchor: (n, 3) the structural model's at the trained thresholds.
+        model_at_requested: (n, 3) the structural model's at the requested ones.
+
+    Returns:
+        (n, 3) probabilities F = g(F_model) per row, with F the CDF of V30 at the
+        two cut points and g the piecewise-linear map through (0, 0),
+        (F_model(low0), F_anchor(low0)), (F_model(high0), F_anchor(high0)), (1, 1).
+
+    Notes:
+        g is increasing, so the answer is coherent in the thresholds (raising a cut
+        point never lowers the probability below it), continuous, and equal to
+        ``anchor`` at the trained thresholds: moving a slider by 0.001 moves the
+        answer a little instead of switching models.
+    """
+    a, m, r = (np.asarray(x, dtype="float64") for x in
+               (anchor, model_at_anchor, model_at_requested))  # fmt: skip
+    fa = np.cumsum(a, axis=1)[:, :2]
+    fm = np.cumsum(m, axis=1)[:, :2]
+    fr = np.cumsum(r, axis=1)[:, :2]
+    out = np.empty_like(fr)
+    for i in range(len(fr)):
+        xp = np.concatenate([[0.0], fm[i], [1.0]])
+        fp = np.concatenate([[0.0], fa[i], [1.0]])
+        out[i] = np.interp(fr[i], xp, np.maximum.accumulate(fp))
+    p = np.column_stack([out[:, 0], out[:, 1] - out[:, 0], 1.0 - out[:, 1]])
+    return np.asarray(np.clip(p, 0.0, 1.0), dtype="float64")

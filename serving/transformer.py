@@ -12,9 +12,10 @@ as one V2 ``predict_proba`` call.
 With the served version's ``structural.json`` (see ``TransformerSettings.structural_path``)
 every forecast also carries the volatility level over (t, t+h] with its 80% interval
 (``vol_forecast``, ``vol_lo``, ``vol_hi``), and ``thresholds`` other than the trained
-ones are answered by integrating that model's V30 distribution over the requested
-bands (``probabilities_from: "structural"``; at the trained thresholds the classifier
-answers, ``"classifier"``). Every refusal is a 4xx JSON body naming the field and
+ones are answered by carrying the classifier's probabilities to the requested bands
+through that model's V30 distribution (``probabilities_from: "classifier+structural"``,
+:func:`ml.distribution.anchor_probabilities`: coherent in the thresholds and equal to
+the classifier, ``"classifier"``, at the trained ones). Every refusal is a 4xx JSON body naming the field and
 the value; a predictor that is down or slow gives 503, never a traceback.
 
 This module runs in the kserve environment: it imports only ``ml``, ``serving.v2`` and
@@ -44,6 +45,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.rest.server import RESTServer
 
 from ml.data import bundled_path, read_candles
+from ml.distribution import anchor_probabilities
 from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
 from ml.inference import (
     FeatureTable,
@@ -91,7 +93,10 @@ class _Item:
     structural: tuple[np.ndarray, np.ndarray] | None = None
     """Structural (probabilities, level) for this item, when the model is served."""
     flexible: bool = False
-    """Thresholds differ from the trained ones: probabilities from the structural model."""
+    """Thresholds differ from the trained ones: the classifier's probabilities are
+    carried to them by the structural model (:func:`ml.distribution.anchor_probabilities`)."""
+    at_trained: np.ndarray | None = None
+    """Structural probabilities at the trained thresholds (flexible items only)."""
 
 
 @dataclass
@@ -224,7 +229,8 @@ class ForecastTransformer(kserve.Model):
         thresholds, flexible = self._thresholds(
             req.thresholds, pre, structural is not None
         )
-        extra = None
+        extra, at_trained = None, None
+        served = tuple(self.settings.target.thresholds)
         try:
             if req.candles is None:
                 assert self.table is not None
@@ -232,17 +238,24 @@ class ForecastTransformer(kserve.Model):
                 x = self.table.matrix(day, hs)
                 if structural is not None:
                     extra = structural.forecast(day, hs, thresholds)
+                    if flexible:
+                        at_trained = structural.forecast(day, hs, served)[0]
             else:
                 day, x, extra = await asyncio.to_thread(
                     self._from_candles, req, hs, pre, structural, thresholds
                 )
+                if flexible and structural is not None:
+                    _, _, trained = await asyncio.to_thread(
+                        self._from_candles, req, hs, pre, structural, served
+                    )
+                    at_trained = None if trained is None else trained[0]
         except InsufficientHistoryError as exc:
             err = from_domain(exc)
             err.field = f"{pre}{'asof' if req.candles is None else 'candles'}"
             raise err from None
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
-        return _Item(day, hs, thresholds, extra, flexible), x
+        return _Item(day, hs, thresholds, extra, flexible, at_trained), x
 
     def _from_candles(
         self, req: ForecastRequest, hs: list[int], pre: str,
@@ -343,8 +356,8 @@ class ForecastTransformer(kserve.Model):
             p = proba[start : start + len(item.horizons)]
             start += len(item.horizons)
             if item.flexible:
-                assert item.structural is not None
-                p = item.structural[0]
+                assert item.structural is not None and item.at_trained is not None
+                p = anchor_probabilities(p, item.at_trained, item.structural[0])
             records = forecast_records(item.asof, item.horizons, p)
             for k, r in enumerate(records):
                 r["target_date"] = r["target_date"].isoformat()
@@ -358,7 +371,9 @@ class ForecastTransformer(kserve.Model):
             out.append({
                 "asof": str(item.asof.date()),
                 "thresholds": list(item.thresholds),
-                "probabilities_from": "structural" if item.flexible else "classifier",
+                "probabilities_from": (
+                    "classifier+structural" if item.flexible else "classifier"
+                ),
                 "forecasts": records,
             })  # fmt: skip
         head = {"model_name": body.get("model_name", self.name),

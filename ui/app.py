@@ -77,10 +77,10 @@ TABLE_CSS = (
 DEFAULT_MODEL = "xgboost"
 SERVER_DOWN = "Prediction server is down"
 THRESHOLDS_NOTE = (
-    "At the trained thresholds the classifier (MLServer) answers. Other thresholds are "
-    "answered without retraining by the structural model registered with it: its forecast "
-    "distribution of V30 is integrated over the bands you choose. Press Forecast after moving "
-    "a slider."
+    "At the trained thresholds the classifier (MLServer) answers. For other thresholds its "
+    "probabilities are carried to the bands you choose, without retraining, by the "
+    "structural model registered with it (its forecast distribution of V30), so they move "
+    "smoothly and coherently with the sliders. Press Forecast after moving a slider."
 )
 
 
@@ -157,9 +157,9 @@ def run_forecast(
         f"in {int(last['horizon'])} days: **{last['regime'].capitalize()}**"
     )
     vol = gr.update(value=None, visible=False)
-    if fc.probabilities_from == "structural":
-        status += (f"  \nThresholds {low:.0%} / {high:.0%}: probabilities from the "
-                   "structural model (any thresholds, no retraining)")  # fmt: skip
+    if fc.probabilities_from != "classifier":
+        status += (f"  \nThresholds {low:.0%} / {high:.0%}: the classifier's probabilities "
+                   "carried to them by the structural model (no retraining)")  # fmt: skip
     if has_vol_level(table):
         vol = gr.update(value=vol_level_figure(table, (low, high)), visible=True)
         status += (f"  \nRealised volatility over the next {int(last['horizon'])} days ≈ "

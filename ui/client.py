@@ -134,8 +134,8 @@ class TransformerForecastClient:
     ) -> Forecast:  # fmt: skip
         """Forecast every horizon for ``asof`` (default: latest day of the served data).
 
-        ``thresholds`` other than the trained ones are answered by the transformer's
-        structural model (``Forecast.probabilities_from``).
+        ``thresholds`` other than the trained ones are answered by the transformer, the
+        classifier carried to them by the structural model (``Forecast.probabilities_from``).
 
         Raises:
             ForecastRequestError: The transformer refused the request (4xx).

@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from ml.distribution import (
+    anchor_probabilities,
     level_forecast,
     mixture_level,
     pool_weights,
@@ -154,3 +155,32 @@ def test_mixture_level_quantiles_lie_between_the_members() -> None:
     assert a[0, 1] <= mixed[0, 1] <= b[0, 1]
     assert a[0, 2] <= mixed[0, 2] <= b[0, 2]
     assert mixed[0, 0] == pytest.approx((a[0, 0] + b[0, 0]) / 2)
+
+
+def test_anchor_probabilities_hand_values() -> None:
+    """g through (0,0), (0.1,0.2), (0.7,0.7), (1,1): g(0.05) = 0.1, g(0.85) = 0.85."""
+    anchor = np.array([[0.2, 0.5, 0.3]])
+    at_anchor = np.array([[0.1, 0.6, 0.3]])
+    requested = np.array([[0.05, 0.8, 0.15]])
+    assert_allclose(
+        anchor_probabilities(anchor, at_anchor, requested), [[0.1, 0.75, 0.15]]
+    )
+    # at the trained thresholds the answer is the anchor itself
+    assert_allclose(anchor_probabilities(anchor, at_anchor, at_anchor), anchor)
+
+
+def test_anchored_probabilities_are_coherent_and_continuous() -> None:
+    """Sweep the low cut point through the trained one: P(low) rises, no jump."""
+    resid = RESID
+    k1, k2, mu = np.array([0.05]), np.array([0.02]), np.array([np.log(0.45**2)])
+    anchor = np.array([[0.5, 0.4, 0.1]])
+    at_anchor = regime_probabilities(k1, k2, 10, mu, resid, (0.40, 0.65))
+    lows = np.linspace(0.30, 0.50, 41)  # includes 0.40
+    p_low = np.array([
+        anchor_probabilities(anchor, at_anchor,
+                             regime_probabilities(k1, k2, 10, mu, resid, (lo, 0.65)))[0, 0]
+        for lo in lows
+    ])  # fmt: skip
+    assert (np.diff(p_low) >= -1e-12).all()
+    assert np.abs(np.diff(p_low)).max() < 0.05
+    assert p_low[np.argmin(np.abs(lows - 0.40))] == pytest.approx(0.5)

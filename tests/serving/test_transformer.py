@@ -222,27 +222,43 @@ def test_forecasts_carry_the_volatility_level_of_the_structural_model(stack):
     assert (got[:, 1] < got[:, 0]).all() and (got[:, 0] < got[:, 2]).all()
 
 
-def test_other_thresholds_are_answered_by_the_structural_model(stack):
+def test_other_thresholds_carry_the_classifier_through_the_structural_model(stack):
+    from ml.distribution import anchor_probabilities
     from ml.structural import forecast_asof
 
     daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
     model = _structural_model(stack)
-    probs = {}
-    for th in ([0.30, 0.60], [0.50, 0.90]):
-        resp = _post(stack, {"asof": ASOF, "thresholds": th})
+    cols = ["p_low", "p_normal", "p_high"]
+
+    def served(th):  # type: ignore[no-untyped-def]
+        body = {"asof": ASOF} if th is None else {"asof": ASOF, "thresholds": th}
+        resp = _post(stack, body)
         assert resp.status_code == 200, resp.text
         out = resp.json()
-        assert (out["probabilities_from"], out["thresholds"]) == ("structural", th)
-        p = np.array(
-            [[r["p_low"], r["p_normal"], r["p_high"]] for r in out["forecasts"]]
+        return out, np.array([[r[c] for c in cols] for r in out["forecasts"]])
+
+    _, classifier = served(None)
+    pool_trained = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), (0.40, 0.65))
+    probs = {}
+    for th in ([0.30, 0.60], [0.50, 0.90], [0.399, 0.65]):
+        out, p = served(th)
+        assert (out["probabilities_from"], out["thresholds"]) == (
+            "classifier+structural",
+            th,
         )
-        want = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), tuple(th))
-        assert_allclose(p, want[["p_low", "p_normal", "p_high"]].to_numpy(), rtol=1e-9)
-        assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+        pool = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), tuple(th))
+        want = anchor_probabilities(
+            classifier, pool_trained[cols].to_numpy(), pool[cols].to_numpy()
+        )
+        assert_allclose(p, want, rtol=1e-6, atol=1e-9)
+        assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
         probs[tuple(th)] = p
     # Coherent: higher cut points put more mass below the low one, less above the high one.
     assert (probs[(0.5, 0.9)][:, 0] >= probs[(0.3, 0.6)][:, 0] - 1e-9).all()
     assert (probs[(0.5, 0.9)][:, 2] <= probs[(0.3, 0.6)][:, 2] + 1e-9).all()
+    # Continuous: a nudge of 0.001 from the trained low cut point barely moves P(low).
+    assert np.abs(probs[(0.399, 0.65)][:, 0] - classifier[:, 0]).max() < 0.02
+    assert (probs[(0.399, 0.65)][:, 0] <= classifier[:, 0] + 1e-9).all()
 
 
 def test_without_structural_model_other_thresholds_are_refused(stack):
@@ -260,7 +276,8 @@ def test_without_structural_model_other_thresholds_are_refused(stack):
         path.write_bytes(saved)
     again = _post(stack, {"asof": ASOF, "thresholds": [0.3, 0.6]})
     assert (
-        again.status_code == 200 and again.json()["probabilities_from"] == "structural"
+        again.status_code == 200
+        and again.json()["probabilities_from"] == "classifier+structural"
     )
 
 

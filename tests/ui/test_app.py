@@ -67,11 +67,11 @@ def test_forecast_shows_vol_level_when_the_model_gives_one():
 
 def test_thresholds_are_sent_and_a_structural_answer_is_named():
     client = FakeClient(
-        dataclasses.replace(_forecast(), probabilities_from="structural")
+        dataclasses.replace(_forecast(), probabilities_from="classifier+structural")
     )
     status, *_ = run_forecast(client, "", (0.3, 0.6))
     assert client.thresholds == (0.3, 0.6)
-    assert "Thresholds 30% / 60%: probabilities from the structural model" in status
+    assert "Thresholds 30% / 60%: the classifier's probabilities carried" in status
 
 
 def test_crossed_thresholds_are_a_message_not_a_call():

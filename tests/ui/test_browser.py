@@ -153,7 +153,9 @@ def test_moved_thresholds_are_answered_by_the_structural_model(page):
         box.press("Enter")
     page.locator("#run-forecast").click()
     status = page.locator("#forecast-status")
-    status.get_by_text("probabilities from the structural model").wait_for()
+    status.get_by_text(
+        "probabilities carried to them by the structural model"
+    ).wait_for()
     assert "Thresholds 30% / 55%" in status.inner_text()
     traces = _traces(page, "term-structure")
     sums = [sum(t["y"][i] for t in traces) for i in range(30)]

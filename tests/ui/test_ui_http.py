@@ -70,7 +70,7 @@ def test_other_thresholds_come_from_the_structural_model_with_levels(stack):
     status, _, _, table_html = client.predict(
         "2019-12-31", 0.3, 0.6, api_name="/forecast"
     )
-    assert "Thresholds 30% / 60%: probabilities from the structural model" in status
+    assert "Thresholds 30% / 60%: the classifier's probabilities carried" in status
     assert "Realised volatility over the next 30 days" in status
     header = re.findall(r"<th>(.*?)</th>", table_html)
     assert header[-3:] == ["vol_forecast", "vol_lo", "vol_hi"]
