@@ -171,3 +171,29 @@ def test_unwritable_out_is_an_error_and_an_earlier_file_survives(
         pipelines.steps.atomic_write_bytes = orig  # type: ignore[assignment]
     assert res.exit_code != 0 and "No space left on device" in res.output  # type: ignore[attr-defined]
     assert good.read_text() == "earlier result\n"
+
+
+def test_file_of_the_wrong_interval_is_refused(tmp_path: Path) -> None:
+    """The daily file given as --data-4h."""
+    res = _invoke(tmp_path, "--start", "2019-01-01", "--data-4h", str(tmp_path / "d.csv"),
+                  "--out", str(tmp_path / "o.csv"))  # fmt: skip
+    assert (
+        res.exit_code != 0
+        and "--data-4h" in res.output
+        and "expected 4 hours" in res.output
+    )  # type: ignore[attr-defined]
+
+
+def test_gaps_are_refused_unless_reported(tmp_path: Path) -> None:
+    d = tmp_path / "d.csv"
+    _slice(bundled_path("1d"), d, "2019-02-28")
+    lines = d.read_text().splitlines(keepends=True)
+    d.write_text("".join(lines[:200] + lines[201:]))  # one missing day
+    out = tmp_path / "o.csv"
+    res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(out))
+    assert res.exit_code != 0 and not out.exists()  # type: ignore[attr-defined]
+    res = _invoke(
+        tmp_path, "--start", "2019-02-01", "--gaps", "report", "--out", str(out)
+    )
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    assert "1 gap(s) accepted" in res.output and out.exists()  # type: ignore[attr-defined]

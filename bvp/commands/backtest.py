@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     help="Days between refits.",
 )  # fmt: skip
 @click.option(
+    "--gaps", type=click.Choice(["raise", "report"]), default="raise", show_default=True,
+    help="Missing daily candles: refuse the file, or accept it and list them.",
+)  # fmt: skip
+@click.option(
     "--thresholds", default="0.40,0.65", show_default=True,
     help="Regime thresholds on annualised V30: LOW,HIGH.",
 )  # fmt: skip
@@ -46,6 +50,7 @@ def backtest(
     start: str,
     out: Path,
     refit_every: int,
+    gaps: str,
     thresholds: str,
 ) -> None:
     """Write walk-forward regime probabilities and volatility forecasts for every origin."""
@@ -59,11 +64,23 @@ def backtest(
     try:
         th = check_thresholds(_numbers(thresholds))
         daily = _read(read_candles, data, "--data")
-        validate_candles(daily, "1d", "raise")
+        _check_spacing(daily, "--data", data, 24)
+        report = validate_candles(daily, "1d", gaps)  # type: ignore[arg-type]
+        if report.gaps:
+            click.echo(
+                f"--data {data}: {len(report.gaps)} gap(s) accepted (--gaps report)"
+            )
         h4 = None
         if data_4h is not None:
             h4 = _read(read_candles, data_4h, "--data-4h")
+            _check_spacing(h4, "--data-4h", data_4h, 4)
             validate_candles(h4, "4h", "report")
+            if h4["open_time"].iloc[-1] < daily["open_time"].iloc[-1]:
+                click.echo(
+                    f"--data-4h {data_4h}: ends {h4['open_time'].iloc[-1].date()}, before "
+                    f"--data ({daily['open_time'].iloc[-1].date()}); later origins use "
+                    "daily returns for the 4-hour features"
+                )
         panel = build_panel(daily, h4, th)
         frame = backtest_frame(panel, run_backtest(panel, start, refit_every))
     except (BVPError, ValueError) as exc:
@@ -82,6 +99,20 @@ def backtest(
         ) from exc
     known = frame["realized_regime"].astype(bool).sum()
     click.echo(f"wrote {len(frame)} rows ({known} with realised values) to {out}")
+
+
+def _check_spacing(frame: pd.DataFrame, option: str, path: Path, hours: int) -> None:
+    """Refuse a file whose typical candle spacing is not ``hours`` (a 4-hour file as
+    --data, a daily one as --data-4h)."""
+    import pandas as pd
+
+    if len(frame) < 3:
+        return
+    step = frame["open_time"].diff().median()
+    if step != pd.Timedelta(hours=hours):
+        raise click.ClickException(
+            f"{option} {path}: candles are {step} apart, expected {hours} hours"
+        )
 
 
 def _numbers(text: str) -> list[float]:
