@@ -271,8 +271,9 @@ def fit_component(
     else:
         model = fit_garch(returns, cutoff)
     comp = Component(spec, model, level_resid=[np.zeros(1)] * n_h)
-    mu_rows = comp.mu(daily, returns, np.unique(ii))
-    pos = np.searchsorted(np.unique(ii), ii)
+    days = np.unique(ii)
+    mu_rows = comp.mu(daily, returns, days)
+    pos = np.searchsorted(days, ii)
     fitted = mu_rows[pos, jj]
     e, e_fit = y - fitted, y_fit - fitted
     comp.level_resid = [_quantiles(e[jj == j]) for j in range(n_h)]

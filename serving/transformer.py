@@ -241,14 +241,10 @@ class ForecastTransformer(kserve.Model):
                     if flexible:
                         at_trained = structural.forecast(day, hs, served)[0]
             else:
-                day, x, extra = await asyncio.to_thread(
-                    self._from_candles, req, hs, pre, structural, thresholds
-                )
-                if flexible and structural is not None:
-                    _, _, trained = await asyncio.to_thread(
-                        self._from_candles, req, hs, pre, structural, served
-                    )
-                    at_trained = None if trained is None else trained[0]
+                day, x, extra, at_trained = await asyncio.to_thread(
+                    self._from_candles, req, hs, pre, structural, thresholds,
+                    served if flexible else None,
+                )  # fmt: skip
         except InsufficientHistoryError as exc:
             err = from_domain(exc)
             err.field = f"{pre}{'asof' if req.candles is None else 'candles'}"
@@ -260,7 +256,11 @@ class ForecastTransformer(kserve.Model):
     def _from_candles(
         self, req: ForecastRequest, hs: list[int], pre: str,
         structural: StructuralTable | None, thresholds: tuple[float, float],
-    ) -> tuple[pd.Timestamp, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:  # fmt: skip
+        trained: tuple[float, float] | None = None,
+    ) -> tuple[pd.Timestamp, np.ndarray, tuple[np.ndarray, np.ndarray] | None,
+               np.ndarray | None]:  # fmt: skip
+        """(as-of day, model inputs, structural (probabilities, level) at ``thresholds``,
+        structural probabilities at ``trained`` when given) from the caller's candles."""
         assert req.candles is not None
         frames = {
             "candles": candles_frame(req.candles, f"{pre}candles"),
@@ -282,14 +282,19 @@ class ForecastTransformer(kserve.Model):
         x = inference_matrix(
             daily, frames["candles_4h"], day, hs, tuple(self.settings.target.thresholds)
         )
-        extra = None
+        extra, at_trained = None, None
         if structural is not None:
+            probs = ["p_low", "p_normal", "p_high"]
             f = forecast_asof(structural.model, daily, frames["candles_4h"], day,
                               thresholds, self.settings.target.max_horizon)  # fmt: skip
             rows = f.set_index("horizon").loc[hs]
-            extra = (rows[["p_low", "p_normal", "p_high"]].to_numpy(),
+            extra = (rows[probs].to_numpy(),
                      rows[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy())  # fmt: skip
-        return day, x, extra
+            if trained is not None:
+                g = forecast_asof(structural.model, daily, frames["candles_4h"], day,
+                                  trained, self.settings.target.max_horizon)  # fmt: skip
+                at_trained = g.set_index("horizon").loc[hs, probs].to_numpy()
+        return day, x, extra, at_trained
 
     def _thresholds(
         self, given: list[float] | None, pre: str, flexible: bool
