@@ -63,9 +63,16 @@ class DataValidationError(BVPError):
 class InsufficientHistoryError(DataValidationError):
     """Not enough rows to compute features."""
 
-    def __init__(self, column: str, needed: int, got: int, at: Any = None) -> None:
+    def __init__(
+        self, column: str, needed: int, got: int, at: Any = None, earliest: Any = None
+    ) -> None:
+        hint = (
+            f"; the earliest as-of day with enough is {earliest}"
+            if earliest is not None
+            else ""
+        )
         super().__init__(
-            column, got, f"expected at least {needed} rows of history", at=at
+            column, got, f"expected at least {needed} rows of history{hint}", at=at
         )
         self.needed = needed
         self.got = got

@@ -299,10 +299,17 @@ def build_horizon_rows(
     return pd.concat(blocks).sort_index().loc[:, list(FEATURE_NAMES)]
 
 
-def require_history(daily: pd.DataFrame, asof: pd.Timestamp) -> None:
-    """Raise unless ``daily`` holds :data:`MIN_HISTORY` days ending at ``asof``."""
-    got = int((daily.index <= asof).sum())
+def require_history(days: pd.DatetimeIndex, asof: pd.Timestamp) -> None:
+    """Raise unless ``days`` (the daily candles' days) holds :data:`MIN_HISTORY` up to
+    ``asof``; the error names the earliest as-of day that has them."""
+    got = int((days <= asof).sum())
     if got < MIN_HISTORY:
+        ordered = days.sort_values()
+        earliest = (
+            str(ordered[MIN_HISTORY - 1].date())
+            if len(ordered) >= MIN_HISTORY
+            else None
+        )
         raise InsufficientHistoryError(
-            "daily candles", MIN_HISTORY, got, at=str(asof.date())
+            "daily candles", MIN_HISTORY, got, at=str(asof.date()), earliest=earliest
         )

@@ -95,13 +95,13 @@ def inference_matrix(
     Raises:
         InsufficientHistoryError: Fewer than MIN_HISTORY daily candles up to ``asof``.
     """
+    require_history(pd.DatetimeIndex(daily_candles[OPEN_TIME].dt.normalize()), asof)
     end = asof + pd.Timedelta(days=1)
     start = asof - pd.Timedelta(days=HISTORY_DAYS + 30)
     d = daily_candles[
         (daily_candles[OPEN_TIME] < end) & (daily_candles[OPEN_TIME] >= start)
     ]
     daily = to_daily_index(d)
-    require_history(daily, asof)
     rv4 = None
     if candles_4h is not None and len(candles_4h):
         h = candles_4h[(candles_4h[OPEN_TIME] < end) & (candles_4h[OPEN_TIME] >= start)]
@@ -148,7 +148,7 @@ class FeatureTable:
             InsufficientHistoryError: Fewer than MIN_HISTORY daily candles up to ``asof``.
             DataValidationError: ``asof`` has no candle, or a feature is not finite.
         """
-        require_history(self.daily, asof)
+        require_history(self.daily.index, asof)
         i = int(self.daily.index.searchsorted(asof))
         if i >= len(self.daily) or self.daily.index[i] != asof:
             raise DataValidationError(

@@ -127,11 +127,14 @@ class ForecastRequest(BaseModel):
     horizons: list[Annotated[int, Field(strict=True)]] | None = Field(
         None, description="Horizons in days, unique, each in 1..30. Default: 1..30."
     )
-    thresholds: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+    thresholds: (
+        list[Annotated[float, Field(strict=True, allow_inf_nan=False)]] | None
+    ) = Field(
         None,
         min_length=2,
         max_length=2,
-        description="[low, high] V30 cut points, 0 < low < high. Default: the model's.",
+        description="[low, high] V30 cut points as numbers, 0 < low < high <= 10 "
+        "(annualised volatility, 0.40 = 40%). Default: the model's.",
     )
 
 

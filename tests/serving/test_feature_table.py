@@ -40,7 +40,12 @@ def test_table_rows_equal_inference_matrix(candles, day):
 
 def test_table_refuses_short_history(candles):
     table = build_feature_table(*candles)
-    with pytest.raises(InsufficientHistoryError, match="got 60, expected at least 91"):
+    first_ok = str(table.daily.index[90].date())
+    with pytest.raises(
+        InsufficientHistoryError,
+        match=f"got 60, expected at least 91 rows of history; the earliest as-of day "
+        f"with enough is {first_ok}",
+    ):
         table.matrix(pd.Timestamp("2018-03-01"), [1])
     with pytest.raises(DataValidationError, match="asof"):
         table.matrix(pd.Timestamp("2031-01-01"), [1])

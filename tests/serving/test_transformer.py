@@ -96,6 +96,18 @@ BAD_REQUESTS = [
     ("horizon_dup", {"asof": ASOF, "horizons": [3, 3]}, 422, "horizons"),
     ("horizon_str", {"asof": ASOF, "horizons": ["7"]}, 422, "horizons[0]"),
     ("thresholds_order", {"asof": ASOF, "thresholds": [0.65, 0.4]}, 422, "thresholds"),
+    (
+        "thresholds_str",
+        {"asof": ASOF, "thresholds": ["0.3", 0.6]},
+        422,
+        "thresholds[0]",
+    ),
+    (
+        "thresholds_bool",
+        {"asof": ASOF, "thresholds": [0.3, True]},
+        422,
+        "thresholds[1]",
+    ),
     ("thresholds_len", {"asof": ASOF, "thresholds": [0.4]}, 422, "thresholds"),
     (
         "batch_too_large",
@@ -156,6 +168,18 @@ def test_history_error_says_needed_and_got(stack):
     out = _post(stack, {"candles": _candles(40)}).json()
     assert (out["needed"], out["got"]) == (MIN_HISTORY, 40)
     assert "expected at least 91" in out["error"]
+    assert "earliest" not in out["error"]  # 40 candles never reach 91
+
+
+def test_history_error_names_earliest_workable_asof(stack):
+    candles = _candles(120)
+    early = candles[30]["Open time"][:10]
+    out = _post(stack, {"candles": candles, "asof": early}).json()
+    assert out["got"] == 31
+    assert (
+        f"the earliest as-of day with enough is {candles[90]['Open time'][:10]}"
+        in out["error"]
+    )
 
 
 def test_asof_request_returns_30_horizons_matching_in_process_model(stack):
