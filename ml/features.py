@@ -299,7 +299,7 @@ def build_horizon_rows(
     return pd.concat(blocks).sort_index().loc[:, list(FEATURE_NAMES)]
 
 
-def require_history(days: pd.DatetimeIndex, asof: pd.Timestamp) -> None:
+def require_history(days: pd.Index, asof: pd.Timestamp) -> None:
     """Raise unless ``days`` (the daily candles' days) holds :data:`MIN_HISTORY` up to
     ``asof``; the error names the earliest as-of day that has them."""
     got = int((days <= asof).sum())
