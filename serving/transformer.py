@@ -15,7 +15,9 @@ every forecast also carries the volatility level over (t, t+h] with its 80% inte
 ones are answered by carrying the classifier's probabilities to the requested bands
 through that model's V30 distribution (``probabilities_from: "classifier+structural"``,
 :func:`ml.distribution.anchor_probabilities`: coherent in the thresholds and equal to
-the classifier, ``"classifier"``, at the trained ones). Every refusal is a 4xx JSON body naming the field and
+the classifier, ``"classifier"``, at the trained ones). A request with
+``"probabilities_from": "structural"`` gets that model's own probabilities instead
+(still one predictor call, so the answer names the served version). Every refusal is a 4xx JSON body naming the field and
 the value; a predictor that is down or slow gives 503, never a traceback.
 
 This module runs in the kserve environment: it imports only ``ml``, ``serving.v2`` and
@@ -97,6 +99,8 @@ class _Item:
     carried to them by the structural model (:func:`ml.distribution.anchor_probabilities`)."""
     at_trained: np.ndarray | None = None
     """Structural probabilities at the trained thresholds (flexible items only)."""
+    source: str = "classifier"
+    """``probabilities_from`` as requested: ``classifier`` or ``structural``."""
 
 
 @dataclass
@@ -226,9 +230,18 @@ class ForecastTransformer(kserve.Model):
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
         structural = await asyncio.to_thread(self.structural)
+        source = req.probabilities_from or "classifier"
+        if source == "structural" and structural is None:
+            raise RequestError(
+                f"{pre}probabilities_from", source,
+                f"{pre}probabilities_from: got 'structural', but this server has no "
+                f"structural model ({self.structural_path} is missing); omit it or send "
+                "'classifier'",
+            )  # fmt: skip
         thresholds, flexible = self._thresholds(
             req.thresholds, pre, structural is not None
         )
+        flexible = flexible and source == "classifier"
         extra, at_trained = None, None
         served = tuple(self.settings.target.thresholds)
         try:
@@ -251,7 +264,7 @@ class ForecastTransformer(kserve.Model):
             raise err from None
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
-        return _Item(day, hs, thresholds, extra, flexible, at_trained), x
+        return _Item(day, hs, thresholds, extra, flexible, at_trained, source), x
 
     def _from_candles(
         self, req: ForecastRequest, hs: list[int], pre: str,
@@ -360,9 +373,16 @@ class ForecastTransformer(kserve.Model):
         for item in prepared.items:
             p = proba[start : start + len(item.horizons)]
             start += len(item.horizons)
-            if item.flexible:
+            if item.source == "structural":
+                assert item.structural is not None
+                p = item.structural[0]
+                source = "structural"
+            elif item.flexible:
                 assert item.structural is not None and item.at_trained is not None
                 p = anchor_probabilities(p, item.at_trained, item.structural[0])
+                source = "classifier+structural"
+            else:
+                source = "classifier"
             records = forecast_records(item.asof, item.horizons, p)
             for k, r in enumerate(records):
                 r["target_date"] = r["target_date"].isoformat()
@@ -376,9 +396,7 @@ class ForecastTransformer(kserve.Model):
             out.append({
                 "asof": str(item.asof.date()),
                 "thresholds": list(item.thresholds),
-                "probabilities_from": (
-                    "classifier+structural" if item.flexible else "classifier"
-                ),
+                "probabilities_from": source,
                 "forecasts": records,
             })  # fmt: skip
         head = {"model_name": body.get("model_name", self.name),

@@ -14,7 +14,7 @@ plus ``at`` (row time) and ``needed``/``got`` (history) when known.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -135,6 +135,13 @@ class ForecastRequest(BaseModel):
         max_length=2,
         description="[low, high] V30 cut points as numbers, 0 < low < high <= 10 "
         "(annualised volatility, 0.40 = 40%). Default: the model's.",
+    )
+    probabilities_from: Literal["classifier", "structural"] | None = Field(
+        None,
+        description='Which model gives the regime probabilities: "classifier" (the '
+        "XGBoost model on MLServer; at other thresholds carried to them by the "
+        'structural model) or "structural" (the volatility pool on its own: better '
+        "log loss in the walk-forward bench, any thresholds). Default: classifier.",
     )
 
 

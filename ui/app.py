@@ -77,10 +77,20 @@ TABLE_CSS = (
 DEFAULT_MODEL = "xgboost"
 SERVER_DOWN = "Prediction server is down"
 THRESHOLDS_NOTE = (
-    "At the trained thresholds the classifier (MLServer) answers. For other thresholds its "
+    "With the classifier: at the trained thresholds it answers (MLServer); for other thresholds its "
     "probabilities are carried to the bands you choose, without retraining, by the "
     "structural model registered with it (its forecast distribution of V30), so they move "
     "smoothly and coherently with the sliders. Press Forecast after moving a slider."
+)
+SOURCES = {
+    "XGBoost classifier (MLServer)": "classifier",
+    "Structural volatility model": "structural",
+}
+"""Choices of "Probabilities from" (label -> the transformer's ``probabilities_from``)."""
+SOURCE_NOTE = (
+    "The structural model (a pool of HAR-RV, HAR-X and GARCH-t volatility forecasts) had "
+    "the lower walk-forward log loss at every horizon in the bench (README, Forecast "
+    "quality); the classifier is the model MLServer serves."
 )
 
 
@@ -92,6 +102,7 @@ class ForecastClient(Protocol):
         asof: str | None,
         horizons: list[int],
         thresholds: tuple[float, float] | None = None,
+        source: str = "classifier",
     ) -> Forecast: ...
 
 
@@ -129,10 +140,23 @@ def _forecast_table(fc: Forecast) -> pd.DataFrame:
 
 
 def run_forecast(
-    client: ForecastClient, asof: str, thresholds: tuple[float, float] = (0.4, 0.65)
+    client: ForecastClient,
+    asof: str,
+    thresholds: tuple[float, float] = (0.4, 0.65),
+    source: str = "classifier",
 ) -> tuple[str, Any, Any, pd.DataFrame]:
-    """(status markdown, term-structure figure, vol-level plot update, table)."""
+    """(status markdown, term-structure figure, vol-level plot update, table).
+
+    ``source`` is ``classifier`` or ``structural`` (a label of :data:`SOURCES` is
+    accepted too).
+    """
     try:
+        source = SOURCES.get(source, source)
+        if source not in SOURCES.values():
+            raise DataValidationError(
+                "probabilities_from", source,
+                f"expected one of {sorted(SOURCES.values())}",
+            )  # fmt: skip
         low, high = float(thresholds[0]), float(thresholds[1])
         if not 0 < low < high:
             raise DataValidationError(
@@ -140,7 +164,9 @@ def run_forecast(
                 [low, high],
                 "expected the Low cut point below the High one (0 < low < high)",
             )
-        fc = client.forecast((asof or "").strip() or None, HORIZONS, (low, high))
+        fc = client.forecast(
+            (asof or "").strip() or None, HORIZONS, (low, high), source
+        )
         table = _forecast_table(fc)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message
         return (
@@ -157,7 +183,10 @@ def run_forecast(
         f"in {int(last['horizon'])} days: **{last['regime'].capitalize()}**"
     )
     vol = gr.update(value=None, visible=False)
-    if fc.probabilities_from != "classifier":
+    if fc.probabilities_from == "structural":
+        status += (f"  \nThresholds {low:.0%} / {high:.0%}: probabilities from the "
+                   "structural volatility model")  # fmt: skip
+    elif fc.probabilities_from != "classifier":
         status += (f"  \nThresholds {low:.0%} / {high:.0%}: the classifier's probabilities "
                    "carried to them by the structural model (no retraining)")  # fmt: skip
     if has_vol_level(table):
@@ -315,7 +344,7 @@ def build_app(
                 go = gr.Button(
                     "Forecast", variant="primary", elem_id="run-forecast", scale=1
                 )
-            with gr.Accordion("Regime thresholds", open=False):
+            with gr.Accordion("Regime thresholds and model", open=False):
                 with gr.Row():
                     th_low = gr.Slider(
                         0.05, 2.0, value=thresholds[0], step=0.01, label="Low ≤",
@@ -326,6 +355,10 @@ def build_app(
                         elem_id="threshold-high",
                     )  # fmt: skip
                 gr.Markdown(THRESHOLDS_NOTE, elem_id="thresholds-note")
+                source = gr.Radio(
+                    list(SOURCES), value=next(iter(SOURCES)),
+                    label="Probabilities from", info=SOURCE_NOTE, elem_id="prob-source",
+                )  # fmt: skip
             status = gr.Markdown(elem_id="forecast-status")
             plot = gr.Plot(label="Term structure", elem_id="term-structure")
             vol = gr.Plot(label="Volatility level", elem_id="vol-level", visible=False)
@@ -384,8 +417,10 @@ def build_app(
             )
             mon_refresh = gr.Button("Refresh", elem_id="monitoring-refresh")
 
-        def forecast_cb(a: str, lo: float, hi: float) -> tuple[str, Any, Any, str]:
-            text, fig, vol_update, frame = run_forecast(client, a, (lo, hi))
+        def forecast_cb(
+            a: str, lo: float, hi: float, src: str = next(iter(SOURCES))
+        ) -> tuple[str, Any, Any, str]:
+            text, fig, vol_update, frame = run_forecast(client, a, (lo, hi), src)
             return text, fig, vol_update, html_table(frame)
 
         def history_cb(d: float) -> Any:
@@ -410,7 +445,7 @@ def build_app(
             show_progress="hidden",
         )
         f_io = {
-            "inputs": [asof, th_low, th_high],
+            "inputs": [asof, th_low, th_high, source],
             "outputs": [status, plot, vol, table],
         }
         go.click(forecast_cb, **f_io, api_name="forecast", show_progress="full")

@@ -53,7 +53,8 @@ class Forecast:
     model_version: str
     server: str
     probabilities_from: str = "classifier"
-    """``classifier`` (trained thresholds) or ``structural`` (any thresholds)."""
+    """As the transformer says: ``classifier``, ``classifier+structural`` (the classifier
+    carried to other thresholds) or ``structural`` (asked for)."""
 
 
 class V2ForecastClient:
@@ -68,14 +69,21 @@ class V2ForecastClient:
 
     def forecast(
         self, asof: str | None, horizons: list[int],
-        thresholds: tuple[float, float] | None = None,
+        thresholds: tuple[float, float] | None = None, source: str = "classifier",
     ) -> Forecast:  # fmt: skip
         """Forecast every horizon for ``asof`` (default: latest day).
 
         Raises:
-            DataValidationError: ``thresholds`` other than the trained ones (the
-                classifier alone cannot answer for them; the transformer can).
+            DataValidationError: ``thresholds`` other than the trained ones, or
+                ``source`` other than ``classifier`` (MLServer serves the classifier
+                alone; the transformer can answer both).
         """
+        if source != "classifier":
+            raise DataValidationError(
+                "probabilities_from", source,
+                "this client asks MLServer directly, which serves the classifier only; "
+                "point BVP_UI__SERVER_URL at the transformer",
+            )  # fmt: skip
         if thresholds is not None and not np.allclose(thresholds, self.thresholds):
             raise DataValidationError(
                 "thresholds", list(thresholds),
@@ -130,12 +138,13 @@ class TransformerForecastClient:
 
     def forecast(
         self, asof: str | None, horizons: list[int],
-        thresholds: tuple[float, float] | None = None,
+        thresholds: tuple[float, float] | None = None, source: str = "classifier",
     ) -> Forecast:  # fmt: skip
         """Forecast every horizon for ``asof`` (default: latest day of the served data).
 
         ``thresholds`` other than the trained ones are answered by the transformer, the
-        classifier carried to them by the structural model (``Forecast.probabilities_from``).
+        classifier carried to them by the structural model; ``source="structural"``
+        asks for that model's own probabilities (``Forecast.probabilities_from``).
 
         Raises:
             ForecastRequestError: The transformer refused the request (4xx).
@@ -146,6 +155,8 @@ class TransformerForecastClient:
             body["asof"] = asof
         if thresholds is not None:
             body["thresholds"] = [float(t) for t in thresholds]
+        if source != "classifier":
+            body["probabilities_from"] = source
         endpoint = f"{self.url}/v1/models/{self.model}:predict"
         try:
             resp = httpx.post(endpoint, json=body, timeout=self.timeout)

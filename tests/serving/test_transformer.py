@@ -285,6 +285,42 @@ def test_other_thresholds_carry_the_classifier_through_the_structural_model(stac
     assert (probs[(0.399, 0.65)][:, 0] <= classifier[:, 0] + 1e-9).all()
 
 
+def test_structural_probabilities_on_request_are_the_pool_at_any_thresholds(stack):
+    from ml.structural import forecast_asof
+
+    daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
+    model = _structural_model(stack)
+    cols = ["p_low", "p_normal", "p_high"]
+    for th in (None, [0.30, 0.60]):
+        body = {
+            "asof": ASOF,
+            "horizons": [1, 7, 30],
+            "probabilities_from": "structural",
+        }
+        if th is not None:
+            body["thresholds"] = th
+        resp = _post(stack, body)
+        assert resp.status_code == 200, resp.text
+        out = resp.json()
+        assert out["probabilities_from"] == "structural"
+        want = forecast_asof(model, daily, h4, pd.Timestamp(ASOF),
+                             tuple(th or (0.40, 0.65))).set_index("horizon").loc[[1, 7, 30]]  # fmt: skip
+        got = np.array([[r[c] for c in cols] for r in out["forecasts"]])
+        assert_allclose(got, want[cols].to_numpy(), rtol=1e-6, atol=1e-9)
+        assert [r["regime"] for r in out["forecasts"]] == [
+            ("low", "normal", "high")[i] for i in got.argmax(axis=1)
+        ]
+    explicit = _post(stack, {"asof": ASOF, "probabilities_from": "classifier"}).json()
+    assert explicit["forecasts"] == _post(stack, {"asof": ASOF}).json()["forecasts"]
+
+
+def test_probabilities_from_must_be_a_known_model(stack):
+    resp = _post(stack, {"asof": ASOF, "probabilities_from": "garch"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["field"] == "probabilities_from"
+    assert resp.json()["value"] == "garch"
+
+
 def test_without_structural_model_other_thresholds_are_refused(stack):
     path = stack.home / "serving/repo/btc-volatility/structural.json"
     saved = path.read_bytes()
@@ -296,6 +332,10 @@ def test_without_structural_model_other_thresholds_are_refused(stack):
         assert "no structural model" in resp.json()["error"]
         ok = _post(stack, {"asof": ASOF, "horizons": [3]}).json()
         assert "vol_forecast" not in ok["forecasts"][0]
+        pool = _post(stack, {"asof": ASOF, "probabilities_from": "structural"})
+        assert pool.status_code == 422, pool.text
+        assert pool.json()["field"] == "probabilities_from"
+        assert "no structural model" in pool.json()["error"]
     finally:
         path.write_bytes(saved)
     again = _post(stack, {"asof": ASOF, "thresholds": [0.3, 0.6]})

@@ -23,9 +23,9 @@ class FakeClient:
     def __init__(self, result=None, error: Exception | None = None):
         self.result, self.error, self.calls = result, error, []
 
-    def forecast(self, asof, horizons, thresholds=None):
+    def forecast(self, asof, horizons, thresholds=None, source="classifier"):
         self.calls.append((asof, horizons))
-        self.thresholds = thresholds
+        self.thresholds, self.source = thresholds, source
         if self.error is not None:
             raise self.error
         return self.result
@@ -72,6 +72,24 @@ def test_thresholds_are_sent_and_a_structural_answer_is_named():
     status, *_ = run_forecast(client, "", (0.3, 0.6))
     assert client.thresholds == (0.3, 0.6)
     assert "Thresholds 30% / 60%: the classifier's probabilities carried" in status
+
+
+def test_structural_source_is_sent_and_named():
+    client = FakeClient(
+        dataclasses.replace(_forecast(), probabilities_from="structural")
+    )
+    status, *_ = run_forecast(client, "", (0.3, 0.6), "Structural volatility model")
+    assert (client.thresholds, client.source) == ((0.3, 0.6), "structural")
+    assert "probabilities from the structural volatility model" in status
+    run_forecast(client, "", (0.4, 0.65), "classifier")
+    assert client.source == "classifier"
+
+
+def test_unknown_source_is_a_message_not_a_call():
+    client = FakeClient(_forecast())
+    status, *_ = run_forecast(client, "", (0.4, 0.65), "garch")
+    assert status.startswith("**Cannot forecast:** probabilities_from: got 'garch'")
+    assert client.calls == []
 
 
 def test_crossed_thresholds_are_a_message_not_a_call():

@@ -146,7 +146,7 @@ def test_forecast_tab_renders_30_horizons_with_probabilities(page, monitored):
 
 def test_moved_thresholds_are_answered_by_the_structural_model(page):
     page.locator("#asof textarea, #asof input").first.fill("2025-05-27")
-    page.get_by_text("Regime thresholds").first.click()
+    page.get_by_text("Regime thresholds and model").first.click()
     for elem, value in (("threshold-low", "0.3"), ("threshold-high", "0.55")):
         box = page.locator(f"#{elem} input[type=number]")
         box.fill(value)
@@ -165,6 +165,23 @@ def test_moved_thresholds_are_answered_by_the_structural_model(page):
         box = page.locator(f"#{elem} input[type=number]")
         box.fill(value)
         box.press("Enter")
+
+
+def test_structural_probabilities_can_be_chosen(page):
+    page.locator("#asof textarea, #asof input").first.fill("2025-05-27")
+    accordion = page.get_by_text("Regime thresholds and model").first
+    if not page.locator("#prob-source").is_visible():
+        accordion.click()
+    radio = page.locator("#prob-source")
+    radio.get_by_label("Structural volatility model", exact=True).check()
+    page.locator("#run-forecast").click()
+    status = page.locator("#forecast-status")
+    status.get_by_text("probabilities from the structural volatility model").wait_for()
+    traces = _traces(page, "term-structure")
+    sums = [sum(t["y"][i] for t in traces) for i in range(30)]
+    assert all(abs(s - 1) < 1e-3 for s in sums), sums
+    page.screenshot(path=str(SHOTS / "structural.png"), full_page=True)
+    radio.get_by_label("XGBoost classifier (MLServer)", exact=True).check()
 
 
 def test_date_out_of_range_is_a_message(page):

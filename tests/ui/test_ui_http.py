@@ -74,3 +74,23 @@ def test_other_thresholds_come_from_the_structural_model_with_levels(stack):
     assert "Realised volatility over the next 30 days" in status
     header = re.findall(r"<th>(.*?)</th>", table_html)
     assert header[-3:] == ["vol_forecast", "vol_lo", "vol_hi"]
+
+
+def test_structural_probabilities_can_be_chosen(stack):
+    from gradio_client import Client
+
+    _, ui_url = stack
+    client = Client(ui_url, verbose=False)
+    out = {
+        src: client.predict("2019-12-31", 0.4, 0.65, src, api_name="/forecast")
+        for src in ("XGBoost classifier (MLServer)", "Structural volatility model")
+    }
+    assert (
+        "probabilities from the structural volatility model"
+        in (out["Structural volatility model"][0])
+    )
+    assert "structural" not in out["XGBoost classifier (MLServer)"][0].lower()
+    cells = {src: re.findall(r"<td>(.*?)</td>", o[3]) for src, o in out.items()}
+    assert (
+        cells["XGBoost classifier (MLServer)"] != cells["Structural volatility model"]
+    )
