@@ -32,6 +32,7 @@ __all__ = [
     "check_ohlc",
     "check_prices",
     "check_schema",
+    "check_spacing",
     "check_timestamps",
     "check_volume",
     "find_gaps",
@@ -163,6 +164,46 @@ def check_volume(candles: pd.DataFrame) -> pd.DataFrame:
     return candles
 
 
+def _span(d: pd.Timedelta) -> str:
+    """'1 day', '4 hours', '2 days 12 hours', '30 minutes'."""
+    parts, rest = [], int(d.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        n, rest = divmod(rest, size)
+        if n:
+            parts.append(f"{n} {unit}{'s' if n > 1 else ''}")
+    return " ".join(parts) or "0 seconds"
+
+
+def check_spacing(candles: pd.DataFrame, interval: Interval) -> pd.DataFrame:
+    """Require ``interval`` candles: typical spacing equal to it, every step a multiple.
+
+    A 4-hour file checked as daily, a daily one as 4-hour, or a candle off the grid
+    (12:00 among midnight candles) would otherwise pass as data with gaps or none.
+    """
+    step = INTERVAL_DELTAS[interval]
+    t = candles[OPEN_TIME]
+    if len(t) < 2:
+        return candles
+    diffs = t.diff().iloc[1:]
+    typical = pd.Timedelta(diffs.median())
+    if len(diffs) >= 2 and typical != step:
+        raise DataValidationError(
+            OPEN_TIME, f"candles {_span(typical)} apart (median)",
+            f"expected {interval} candles, {_span(step)} apart: is this the file for "
+            "another interval?",
+        )  # fmt: skip
+    off = pd.Series(diffs.to_numpy() % step.to_timedelta64() != np.timedelta64(0))
+    if off.any():
+        i = int(np.flatnonzero(off.to_numpy())[0]) + 1
+        raise DataValidationError(
+            OPEN_TIME, _stamp(t.iloc[i]),
+            f"expected a whole number of {interval} steps after the previous candle "
+            f"{_stamp(t.iloc[i - 1])} (it is {_span(diffs.iloc[i - 1])} later)",
+            at=f"row {i + 1}", count=int(off.sum()),
+        )  # fmt: skip
+    return candles
+
+
 def find_gaps(candles: pd.DataFrame, interval: Interval) -> list[tuple[str, str, int]]:
     """List missing candles as (last before, first after, count missing)."""
     step = INTERVAL_DELTAS[interval]
@@ -223,6 +264,7 @@ def validate_candles(
         check_volume,
     ):
         check(candles)
+    check_spacing(candles, interval)
     gaps = check_gaps(candles, interval, gap_policy)
     t = candles[OPEN_TIME]
     return ValidationReport(

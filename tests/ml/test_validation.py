@@ -96,3 +96,32 @@ def test_bad_interval_and_policy(daily):
         validate_candles(daily, "1m")
     with pytest.raises(DataValidationError, match=r"gap_policy: got 'fill'"):
         validate_candles(daily, "1d", "fill")
+
+
+def test_a_file_of_the_other_interval_is_refused_naming_the_spacing(daily):
+    """A 4-hour file checked as daily used to pass with no gaps; a daily one as 4-hour
+    passed as data with 5 missing candles a day under the 'report' policy."""
+    h4 = read_candles(bundled_path("4h")).iloc[:60].reset_index(drop=True)
+    with pytest.raises(
+        DataValidationError,
+        match=r"open_time: got 'candles 4 hours apart \(median\)', expected 1d "
+        r"candles, 1 day apart",
+    ):
+        validate_candles(h4, "1d", "report")
+    with pytest.raises(
+        DataValidationError,
+        match=r"got 'candles 1 day apart \(median\)', expected 4h candles, 4 hours",
+    ):
+        validate_candles(daily, "4h", "report")
+
+
+def test_a_candle_off_the_interval_grid_is_refused(daily):
+    shifted = daily.copy()
+    shifted.loc[20, "open_time"] += pd.Timedelta(hours=12)
+    with pytest.raises(
+        DataValidationError,
+        match=r"open_time at row 21: got '2018-01-21T12:00Z', expected a whole number "
+        r"of 1d steps after the previous candle 2018-01-20T00:00Z \(it is 1 day 12 "
+        r"hours later\) \(2 rows break this rule\)",
+    ):
+        validate_candles(shifted, "1d", "report")
