@@ -35,7 +35,9 @@ from ml.labels import ANNUALIZATION, V30_WINDOW, check_thresholds
 
 __all__ = [
     "LEVEL_QUANTILES",
+    "ANCHOR_FLOOR",
     "N_DIRECTION_NODES",
+    "PROB_FLOOR",
     "anchor_probabilities",
     "direction_nodes",
     "level_forecast",
@@ -52,7 +54,15 @@ LEVEL_QUANTILES = (0.10, 0.90)
 """Quantiles of the 80% interval of the level forecast."""
 N_DIRECTION_NODES = 8
 """Beta quantile nodes of u^2 / h (each used with both signs)."""
-_PROB_FLOOR = 1e-4
+PROB_FLOOR = 1e-4
+"""Floor of the structural regime probabilities (before renormalising)."""
+ANCHOR_FLOOR = 1e-6
+"""Floor of the structural probabilities :func:`anchor_probabilities` reads.
+
+The carried tail is the classifier's times the model's tail ratio (floored). At
+:data:`PROB_FLOOR` the ratio is 1 wherever both tails are below 1e-4, so P(V30 > 2)
+and P(V30 > 10) tied at the classifier's P(V30 > 0.65); at 0 a band the model gives
+1e-12 turns a 0.001 nudge of a threshold into a jump (0.069 -> 0). 1e-6 keeps both."""
 
 
 def direction_nodes(h: int, n: int = N_DIRECTION_NODES) -> FloatArray:
@@ -142,15 +152,16 @@ def v30_cdf(
 def regime_probabilities(
     known_sum: FloatArray, known_ss: FloatArray, h: int, mu: FloatArray,
     resid: FloatArray | tuple[FloatArray, FloatArray],
-    thresholds: tuple[float, float] | list[float],
+    thresholds: tuple[float, float] | list[float], floor: float = PROB_FLOOR,
 ) -> FloatArray:  # fmt: skip
     """Low/Normal/High probabilities of V30(t+h) for any thresholds: (n, 3).
 
     ``resid`` is the residual sample of Y for this horizon, or its precomputed
     :func:`residual_table` (to reuse it across calls).
 
-    Probabilities are floored at 1e-4 and renormalised (so log loss stays finite);
-    they sum to 1 and P(low) rises, P(high) falls as the thresholds rise.
+    Probabilities are floored at ``floor`` (1e-4) and renormalised, so log loss stays
+    finite; they sum to 1 and P(low) rises, P(high) falls as the thresholds rise.
+    :func:`anchor_probabilities` reads them at :data:`ANCHOR_FLOOR`.
 
     Raises:
         DataValidationError: Thresholds not 0 < low < high.
@@ -160,7 +171,7 @@ def regime_probabilities(
     f_low = v30_cdf(low, known_sum, known_ss, h, mu, table)
     f_high = np.maximum(v30_cdf(high, known_sum, known_ss, h, mu, table), f_low)
     p = np.stack([f_low, f_high - f_low, 1.0 - f_high], axis=-1)
-    p = np.clip(p, 0.0, 1.0) + _PROB_FLOOR
+    p = np.clip(p, 0.0, 1.0) + floor
     return np.asarray(p / p.sum(axis=-1, keepdims=True), dtype="float64")
 
 

@@ -33,6 +33,7 @@ from ml.components import (
     fit_component,
 )
 from ml.distribution import (
+    PROB_FLOOR,
     mixture_level,
     pool_weights,
     qlike_weights,
@@ -215,13 +216,18 @@ def _fit_members(
 
 
 def _member_proba(
-    comp: Component, panel: Panel, origins: IntArray, thresholds: tuple[float, float]
+    comp: Component,
+    panel: Panel,
+    origins: IntArray,
+    thresholds: tuple[float, float],
+    floor: float = PROB_FLOOR,
 ) -> FloatArray:
     a = _panel_arrays(panel)
     mu = comp.mu(a.daily, panel.returns, origins)
     k1, k2 = known_window_sums(panel.returns, origins, len(panel.horizons))
     return np.stack(
-        [regime_probabilities(k1[:, j], k2[:, j], h, mu[:, j], comp.regime_resid[j], thresholds)
+        [regime_probabilities(k1[:, j], k2[:, j], h, mu[:, j], comp.regime_resid[j],
+                              thresholds, floor)
          for j, h in enumerate(panel.horizons)], axis=1,
     )  # fmt: skip
 
@@ -328,11 +334,14 @@ class StructuralForecaster:
         panel: Panel,
         origins: IntArray,
         thresholds: tuple[float, float] | None = None,
+        floor: float = PROB_FLOOR,
     ) -> FloatArray:
-        """Regime probabilities (n, H, 3) at ``thresholds`` (default: the panel's)."""
+        """Regime probabilities (n, H, 3) at ``thresholds`` (default: the panel's);
+        ``floor`` as in :func:`ml.distribution.regime_probabilities`."""
         members, w = self._fitted()
         th = thresholds or panel.thresholds
-        probs = [_member_proba(m, panel, np.asarray(origins), th) for m in members]
+        o = np.asarray(origins)
+        probs = [_member_proba(m, panel, o, th, floor) for m in members]
         return np.asarray(sum(w[None, :, k, None] * p for k, p in enumerate(probs)))
 
     def predict_level(self, panel: Panel, origins: IntArray) -> FloatArray:
@@ -399,8 +408,10 @@ def forecast_asof(
     asof: pd.Timestamp,
     thresholds: tuple[float, float],
     max_horizon: int = 30,
+    floor: float = PROB_FLOOR,
 ) -> pd.DataFrame:
-    """Serving-time forecast for one as-of day from candles up to and including it.
+    """Serving-time forecast for one as-of day from candles up to and including it
+    (``floor``: see :func:`ml.distribution.regime_probabilities`).
 
     Returns:
         One row per horizon: horizon, p_low, p_normal, p_high, vol_forecast, vol_lo,
@@ -418,7 +429,7 @@ def forecast_asof(
         daily_candles[keep].reset_index(drop=True), h4, thresholds, max_horizon
     )
     origin = np.array([len(panel.days) - 1])
-    p = model.predict_proba(panel, origin)[0]
+    p = model.predict_proba(panel, origin, floor=floor)[0]
     lv = model.predict_level(panel, origin)[0]
     return pd.DataFrame(
         {"horizon": list(panel.horizons), "p_low": p[:, 0], "p_normal": p[:, 1],
@@ -465,9 +476,14 @@ class StructuralTable:
         """(n, H, 3) probabilities at the panel's thresholds, the usual request."""
 
     def forecast(
-        self, day: pd.Timestamp, horizons: list[int], thresholds: tuple[float, float]
+        self,
+        day: pd.Timestamp,
+        horizons: list[int],
+        thresholds: tuple[float, float],
+        floor: float = PROB_FLOOR,
     ) -> tuple[FloatArray, FloatArray]:
-        """(probabilities (len(horizons), 3), level (len(horizons), 3): mean, q10, q90).
+        """(probabilities (len(horizons), 3), level (len(horizons), 3): mean, q10, q90);
+        ``floor`` as in :func:`ml.distribution.regime_probabilities`.
 
         Raises:
             KeyError: ``day`` is not a day of the table (or lies in the warm-up).
@@ -479,13 +495,13 @@ class StructuralTable:
         if i < 0:
             raise KeyError(day)
         level = self.level[i, [h - 1 for h in horizons], :3]
-        if np.allclose(thresholds, self.thresholds):
+        if np.allclose(thresholds, self.thresholds) and floor == PROB_FLOOR:
             return self.proba[i, [h - 1 for h in horizons]], level
         sl = slice(i, i + 1)
         p = np.stack([
             sum(self.weights[h - 1, k] * regime_probabilities(
                 self.k1[sl, h - 1], self.k2[sl, h - 1], h, mu[sl, h - 1],
-                self.tables[k][h - 1], thresholds)[0]
+                self.tables[k][h - 1], thresholds, floor)[0]
                 for k, mu in enumerate(self.mus))
             for h in horizons
         ])  # fmt: skip

@@ -47,7 +47,7 @@ from kserve.errors import InvalidInput
 from kserve.protocol.rest.server import RESTServer
 
 from ml.data import bundled_path, read_candles
-from ml.distribution import anchor_probabilities
+from ml.distribution import ANCHOR_FLOOR, PROB_FLOOR, anchor_probabilities
 from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
 from ml.inference import (
     FeatureTable,
@@ -242,6 +242,7 @@ class ForecastTransformer(kserve.Model):
             req.thresholds, pre, structural is not None
         )
         flexible = flexible and source == "classifier"
+        floor = ANCHOR_FLOOR if flexible else PROB_FLOOR  # see ANCHOR_FLOOR
         extra, at_trained = None, None
         served = tuple(self.settings.target.thresholds)
         try:
@@ -250,13 +251,13 @@ class ForecastTransformer(kserve.Model):
                 day = resolve_asof(self.candles, req.asof)
                 x = self.table.matrix(day, hs)
                 if structural is not None:
-                    extra = structural.forecast(day, hs, thresholds)
+                    extra = structural.forecast(day, hs, thresholds, floor)
                     if flexible:
-                        at_trained = structural.forecast(day, hs, served)[0]
+                        at_trained = structural.forecast(day, hs, served, floor)[0]
             else:
                 day, x, extra, at_trained = await asyncio.to_thread(
                     self._from_candles, req, hs, pre, structural, thresholds,
-                    served if flexible else None,
+                    served if flexible else None, floor,
                 )  # fmt: skip
         except InsufficientHistoryError as exc:
             err = from_domain(exc)
@@ -269,7 +270,7 @@ class ForecastTransformer(kserve.Model):
     def _from_candles(
         self, req: ForecastRequest, hs: list[int], pre: str,
         structural: StructuralTable | None, thresholds: tuple[float, float],
-        trained: tuple[float, float] | None = None,
+        trained: tuple[float, float] | None = None, floor: float = PROB_FLOOR,
     ) -> tuple[pd.Timestamp, np.ndarray, tuple[np.ndarray, np.ndarray] | None,
                np.ndarray | None]:  # fmt: skip
         """(as-of day, model inputs, structural (probabilities, level) at ``thresholds``,
@@ -299,13 +300,13 @@ class ForecastTransformer(kserve.Model):
         if structural is not None:
             probs = ["p_low", "p_normal", "p_high"]
             f = forecast_asof(structural.model, daily, frames["candles_4h"], day,
-                              thresholds, self.settings.target.max_horizon)  # fmt: skip
+                              thresholds, self.settings.target.max_horizon, floor)  # fmt: skip
             rows = f.set_index("horizon").loc[hs]
             extra = (rows[probs].to_numpy(),
                      rows[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy())  # fmt: skip
             if trained is not None:
                 g = forecast_asof(structural.model, daily, frames["candles_4h"], day,
-                                  trained, self.settings.target.max_horizon)  # fmt: skip
+                                  trained, self.settings.target.max_horizon, floor)  # fmt: skip
                 at_trained = g.set_index("horizon").loc[hs, probs].to_numpy()
         return day, x, extra, at_trained
 

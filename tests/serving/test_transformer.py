@@ -247,7 +247,7 @@ def test_forecasts_carry_the_volatility_level_of_the_structural_model(stack):
 
 
 def test_other_thresholds_carry_the_classifier_through_the_structural_model(stack):
-    from ml.distribution import anchor_probabilities
+    from ml.distribution import ANCHOR_FLOOR, anchor_probabilities
     from ml.structural import forecast_asof
 
     daily, h4 = read_candles(bundled_path("1d")), read_candles(bundled_path("4h"))
@@ -262,15 +262,19 @@ def test_other_thresholds_carry_the_classifier_through_the_structural_model(stac
         return out, np.array([[r[c] for c in cols] for r in out["forecasts"]])
 
     _, classifier = served(None)
-    pool_trained = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), (0.40, 0.65))
+    pool_trained = forecast_asof(
+        model, daily, h4, pd.Timestamp(ASOF), (0.40, 0.65), floor=ANCHOR_FLOOR
+    )
     probs = {}
-    for th in ([0.30, 0.60], [0.50, 0.90], [0.399, 0.65]):
+    for th in ([0.30, 0.60], [0.50, 0.90], [0.399, 0.65], [0.40, 2.0], [0.40, 10.0]):
         out, p = served(th)
         assert (out["probabilities_from"], out["thresholds"]) == (
             "classifier+structural",
             th,
         )
-        pool = forecast_asof(model, daily, h4, pd.Timestamp(ASOF), tuple(th))
+        pool = forecast_asof(
+            model, daily, h4, pd.Timestamp(ASOF), tuple(th), floor=ANCHOR_FLOOR
+        )
         want = anchor_probabilities(
             classifier, pool_trained[cols].to_numpy(), pool[cols].to_numpy()
         )
@@ -283,6 +287,10 @@ def test_other_thresholds_carry_the_classifier_through_the_structural_model(stac
     # Continuous: a nudge of 0.001 from the trained low cut point barely moves P(low).
     assert np.abs(probs[(0.399, 0.65)][:, 0] - classifier[:, 0]).max() < 0.02
     assert (probs[(0.399, 0.65)][:, 0] <= classifier[:, 0] + 1e-9).all()
+    # The tail keeps shrinking below the pool's 1e-4 floor (it tied at the
+    # classifier's P(V30 > 0.65) before): P(V30 > 10) <= P(V30 > 2), both far below it.
+    assert (probs[(0.4, 10.0)][:, 2] <= probs[(0.4, 2.0)][:, 2] + 1e-12).all()
+    assert (probs[(0.4, 2.0)][:, 2] < 0.05 * classifier[:, 2]).all()
 
 
 def test_structural_probabilities_on_request_are_the_pool_at_any_thresholds(stack):
