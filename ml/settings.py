@@ -167,6 +167,11 @@ class TransformerSettings(BaseModel):
     """Transformer gRPC port."""
     max_batch: int = Field(default=64, ge=1)
     """Largest number of instances in one request (``{"instances": [...]}``)."""
+    max_candle_instances: int = Field(default=8, ge=1)
+    """Largest number of instances in one request that bring their own ``candles``:
+    each costs about a second of CPU (features and the structural model on its
+    candles; the served days are table lookups), so 64 of them held the server for
+    over a minute."""
     max_body_bytes: int = Field(default=2_000_000, ge=1)
     """Largest request body accepted, bytes; larger bodies get 413 before parsing."""
     predictor_timeout_s: float = Field(default=2.0, gt=0)

@@ -46,7 +46,7 @@ from kserve import model_server
 from kserve.errors import InvalidInput
 from kserve.protocol.rest.server import RESTServer
 
-from ml.data import bundled_path, read_candles
+from ml.data import OPEN_TIME, bundled_path, read_candles
 from ml.distribution import ANCHOR_FLOOR, PROB_FLOOR, anchor_probabilities
 from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
 from ml.inference import (
@@ -209,6 +209,15 @@ class ForecastTransformer(kserve.Model):
             ]
         else:
             reqs = [parse_request(raw)]
+        own = sum(r.candles is not None for r in reqs)
+        limit = self.settings.transformer.max_candle_instances
+        if own > limit:
+            raise RequestError(
+                INSTANCES, own,
+                f"instances: got {own} requests with their own candles, expected at most "
+                f"{limit} per call (BVP_TRANSFORMER__MAX_CANDLE_INSTANCES); split the "
+                "batch or ask for served days by asof",
+            )  # fmt: skip
         items, mats = [], []
         for i, req in enumerate(reqs):
             where = f"instances[{i}]" if batch else ""
@@ -280,7 +289,7 @@ class ForecastTransformer(kserve.Model):
             "candles": candles_frame(req.candles, f"{pre}candles"),
             "candles_4h": None,
         }
-        if req.candles_4h:
+        if req.candles_4h is not None:  # [] is refused like candles: []
             frames["candles_4h"] = candles_frame(req.candles_4h, f"{pre}candles_4h")
         for key, interval, policy in (
             ("candles", "1d", "raise"),
@@ -293,6 +302,7 @@ class ForecastTransformer(kserve.Model):
                     raise from_domain(exc, f"{pre}{key}") from None
         daily = frames["candles"]
         day = resolve_asof(daily, req.asof)
+        _check_4h_reach(frames["candles_4h"], day, f"{pre}candles_4h")
         x = inference_matrix(
             daily, frames["candles_4h"], day, hs, tuple(self.settings.target.thresholds)
         )
@@ -405,16 +415,35 @@ class ForecastTransformer(kserve.Model):
         return {**head, "predictions": out} if prepared.batch else {**head, **out[0]}
 
 
+def _check_4h_reach(h4: pd.DataFrame | None, day: pd.Timestamp, field: str) -> None:
+    """Refuse 4-hour candles that miss the 30 days up to the as-of day: the features
+    would silently fall back to daily returns, as if none had been sent."""
+    if h4 is None:
+        return
+    t = h4[OPEN_TIME]
+    start, end = day - pd.Timedelta(days=29), day + pd.Timedelta(days=1)
+    if not ((t >= start) & (t < end)).any():
+        first, last = t.iloc[0].date(), t.iloc[-1].date()
+        raise RequestError(
+            field, f"{first}..{last}",
+            f"{field}: got candles from {first} to {last}, expected some in the 30 days "
+            f"{start.date()}..{day.date()} up to the as-of day (the 4-hour features "
+            "read them); omit candles_4h to use daily candles only",
+        )  # fmt: skip
+
+
 def _decode(payload: Any) -> Any:
-    if isinstance(payload, bytes | str):
+    """The request as JSON values: raw bytes are parsed here (a body kserve did not
+    parse), anything JSON goes on to :func:`parse_request`, which names the body."""
+    if isinstance(payload, bytes):
         try:
             return json.loads(payload, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(
                 "body", _short(payload), f"body: expected JSON ({exc})", 400
             ) from None
-    if isinstance(payload, dict | list):
-        return payload  # a list is refused by parse_request, naming the body
+    if isinstance(payload, dict | list | str | int | float | bool) or payload is None:
+        return payload  # all but a dict are refused by parse_request, naming the body
     raise RequestError(
         "body", type(payload).__name__,
         "body: expected a JSON object; V2 tensors are not accepted here, POST JSON to "
@@ -438,6 +467,10 @@ def _short(v: Any) -> Any:
     )
 
 
+_BODY_KEY = "bvp.body"
+"""ASGI scope key of the request body as read (at most the body limit)."""
+
+
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413 before they are read or parsed."""
 
@@ -453,13 +486,16 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, int(length))
             return
         seen = 0
+        kept = scope.setdefault(_BODY_KEY, bytearray())  # for _invalid_input
 
         async def counting() -> dict[str, Any]:
             nonlocal seen
             msg: dict[str, Any] = await receive()
-            seen += len(msg.get("body", b""))
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
             if seen > self.max_bytes:
                 raise _TooLarge(seen)
+            kept.extend(chunk)
             return msg
 
         try:
@@ -500,7 +536,15 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _invalid_input(_: Request, exc: Exception) -> JSONResponse:
+async def _invalid_input(request: Request, exc: Exception) -> JSONResponse:
+    """kserve refused the body before :meth:`preprocess` saw it (its JSON parser):
+    parse the kept body ourselves, so the answer names what is wrong (NaN, say)."""
+    body = request.scope.get(_BODY_KEY)
+    if body:
+        try:
+            _decode(bytes(body))
+        except RequestError as err:
+            return await _request_error(request, err)
     return JSONResponse(
         {"error": f"body: {exc}", "field": "body", "value": None}, status_code=400
     )

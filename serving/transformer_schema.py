@@ -14,6 +14,7 @@ plus ``at`` (row time) and ``needed``/``got`` (history) when known.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -167,7 +168,15 @@ def _from_validation(exc: ValidationError, prefix: str = "") -> RequestError:
     elif err["type"] == "missing":
         msg = "required field is missing"
         value = None
-    return RequestError(field, value, f"{field}: {msg} (got {value!r})")
+    if "got " not in msg:  # the validators' own messages already show the value
+        msg = f"{msg} (got {_brief(value)})"
+    return RequestError(field, value, f"{field}: {msg}")
+
+
+def _brief(v: Any, limit: int = 120) -> str:
+    """repr of a value, cut to ``limit`` characters (an error never echoes megabytes)."""
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def parse_request(raw: Any, where: str = "") -> ForecastRequest:
@@ -234,11 +243,30 @@ def candles_frame(rows: list[Any], field: str) -> pd.DataFrame:
         raise from_domain(exc, field) from None
 
 
+_REQUEST_KEYS = dict(zip(
+    ("open_time", "open", "high", "low", "close", "volume"), CANDLE_FIELDS, strict=True
+))  # fmt: skip
+
+
 def from_domain(exc: DataValidationError, prefix: str = "") -> RequestError:
-    """Translate an ``ml`` validation error into a request error (same message)."""
+    """Translate an ``ml`` validation error into a request error.
+
+    The message names the field as the request does: ``instances[1].asof``, not
+    ``asof``; a candle row as ``candles[20].Open time`` (0-based, like the request's
+    own errors), not ``open_time at row 21``.
+    """
     field = f"{prefix}.{exc.column}" if prefix else exc.column
-    err = RequestError(field, exc.value, str(exc), status_code=exc.status_code)
-    err.at = exc.at  # type: ignore[attr-defined]
+    message, at = str(exc), exc.at
+    row = re.fullmatch(r"row (\d+)", str(at)) if at is not None else None
+    if row and prefix.split(".")[-1] in ("candles", "candles_4h"):
+        key = _REQUEST_KEYS.get(exc.column, exc.column)
+        field = f"{prefix}[{int(row.group(1)) - 1}].{key}"
+        message = field + message.removeprefix(f"{exc.column} at {at}")
+        at = None
+    elif prefix and message.startswith(exc.column):
+        message = field + message.removeprefix(exc.column)
+    err = RequestError(field, exc.value, message, status_code=exc.status_code)
+    err.at = at  # type: ignore[attr-defined]
     if isinstance(exc, InsufficientHistoryError):
         err.needed, err.got = exc.needed, exc.got  # type: ignore[attr-defined]
     return err
@@ -257,11 +285,15 @@ def error_body(exc: RequestError) -> dict[str, Any]:
     return body
 
 
-def _jsonable(v: Any) -> Any:
+def _jsonable(v: Any, depth: int = 0) -> Any:
+    """The error body's ``value``: JSON-safe and small (strings cut to 200
+    characters, lists to 20 items, nesting to 3 levels)."""
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
-    if isinstance(v, str | int | float | bool) or v is None:
+    if isinstance(v, bool | int | float) or v is None:
         return v
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v[:20]]
-    return str(v)
+    if isinstance(v, str):
+        return v if len(v) <= 200 else f"{v[:200]}... ({len(v)} characters)"
+    if isinstance(v, list | tuple) and depth < 3:
+        return [_jsonable(x, depth + 1) for x in v[:20]]
+    return _brief(v, 200)

@@ -26,6 +26,7 @@ from tests.conftest import free_port
 
 MODEL = "btc-volatility"
 MAX_BATCH = 4
+MAX_CANDLE_INSTANCES = 2
 MAX_BODY = 300_000
 
 
@@ -112,6 +113,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         home,
         BVP_SERVING__HTTP_PORT=str(ports["http"]),
         BVP_TRANSFORMER__MAX_BATCH=str(MAX_BATCH),
+        BVP_TRANSFORMER__MAX_CANDLE_INSTANCES=str(MAX_CANDLE_INSTANCES),
         BVP_TRANSFORMER__MAX_BODY_BYTES=str(MAX_BODY),
         BVP_TRANSFORMER__PREDICTOR_TIMEOUT_S="3",
     )

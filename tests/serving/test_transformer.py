@@ -22,7 +22,13 @@ from ml.data import bundled_path, read_candles
 from ml.features import MIN_HISTORY
 from ml.inference import build_feature_table
 from ml.models import load_regime_model
-from tests.serving.conftest import MAX_BATCH, MAX_BODY, Stack, set_champion
+from tests.serving.conftest import (
+    MAX_BATCH,
+    MAX_BODY,
+    MAX_CANDLE_INSTANCES,
+    Stack,
+    set_champion,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -137,6 +143,43 @@ BAD_REQUESTS = [
     ("not_object", [1, 2], 422, "body"),
     ("h4_alone", {"candles_4h": _kaggle_rows("4h", ASOF, 10)}, 422, "candles_4h"),
     ("oversized", {"asof": ASOF, "pad": "x" * (MAX_BODY + 1)}, 413, "body"),
+    (
+        "daily_as_4h",
+        {"candles": _candles(), "candles_4h": _candles()},
+        422,
+        "candles_4h.open_time",
+    ),
+    (
+        "4h_as_daily",
+        {"candles": _kaggle_rows("4h", ASOF, 700)},
+        422,
+        "candles.open_time",
+    ),
+    (
+        "4h_elsewhere",
+        {"candles": _candles(), "candles_4h": _kaggle_rows("4h", "2019-01-01", 60)},
+        422,
+        "candles_4h",
+    ),
+    ("4h_empty", {"candles": _candles(), "candles_4h": []}, 422, "candles_4h"),
+    ("json_string", "hello", 422, "body"),
+    ("json_number", 5, 422, "body"),
+    (
+        "duplicate_row",
+        {
+            "candles": _with(
+                _candles(), 20, **{"Open time": _candles()[19]["Open time"]}
+            )
+        },
+        422,
+        "candles[20].Open time",
+    ),
+    (
+        "candle_instances",
+        {"instances": [{"candles": _candles()}] * (MAX_CANDLE_INSTANCES + 1)},
+        422,
+        "instances",
+    ),
 ]
 
 
@@ -162,6 +205,28 @@ def test_bad_request_is_a_4xx_naming_field_and_value(stack, case, body, status, 
     assert "value" in out and out["error"]
     assert "Traceback" not in resp.text
     assert _infer_count(stack) == before  # nothing reached MLServer
+
+
+def test_error_messages_name_the_field_as_the_request_does(stack):
+    """Field paths and row numbers as in the request, the value once and cut short."""
+    nan = _post(stack, None, b'{"asof": "2024-03-01", "thresholds": [NaN, 0.6]}')
+    assert nan.status_code == 400 and "NaN is not valid JSON" in nan.json()["error"]
+    item = _post(stack, {"instances": [{"asof": ASOF}, {"asof": "x"}]}).json()
+    assert item["error"].startswith("instances[1].asof: got 'x'"), item
+    dup = _with(_candles(), 20, **{"Open time": _candles()[19]["Open time"]})
+    row = _post(stack, {"candles": dup}).json()
+    assert row["error"].startswith("candles[20].Open time: got "), row
+    bad = _post(stack, {"candles": _with(_candles(), 7, High="abc")}).json()
+    assert bad["error"] == "candles[7].High: expected a number, got 'abc'"
+    huge = _post(stack, {"asof": ASOF, "pad": "y" * 200_000})
+    assert huge.status_code == 422 and huge.json()["field"] == "pad"
+    assert len(huge.content) < 2_000, len(huge.content)
+    assert "(200000 characters)" in huge.json()["value"]
+    far = _post(
+        stack,
+        {"candles": _candles(), "candles_4h": _kaggle_rows("4h", "2019-01-01", 60)},
+    )
+    assert "expected some in the 30 days 2024-02-01..2024-03-01" in far.json()["error"]
 
 
 def test_history_error_says_needed_and_got(stack):
