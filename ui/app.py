@@ -8,6 +8,7 @@ data insufficient, date out of range, no champion yet), never a traceback.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Protocol
 
 import gradio as gr
@@ -106,6 +107,29 @@ class ForecastClient(Protocol):
     ) -> Forecast: ...
 
 
+def _number(value: Any, field: str) -> float:
+    """A finite number from an input (the API may send anything: "abc", null)."""
+    try:
+        if isinstance(value, bool) or value is None:
+            raise TypeError
+        out = float(value)
+    except (TypeError, ValueError):
+        raise DataValidationError(field, value, "expected a number") from None
+    if not math.isfinite(out):
+        raise DataValidationError(field, value, "expected a finite number")
+    return out
+
+
+def _whole(value: Any, field: str, low: int, high: int) -> int:
+    """A whole number in [low, high] (7.5 days is refused, not cut to 7)."""
+    x = _number(value, field)
+    if x != int(x) or not low <= x <= high:
+        raise DataValidationError(
+            field, value, f"expected a whole number from {low} to {high}"
+        )
+    return int(x)
+
+
 def error_message(exc: Exception, action: str) -> str:
     """User-facing markdown for a failure while doing ``action`` (no traceback)."""
     if isinstance(exc, httpx.HTTPError) or (
@@ -120,7 +144,8 @@ def error_message(exc: Exception, action: str) -> str:
         "end",
         "range",
     ):
-        return f"**Date out of range:** {exc}"
+        unreadable = "YYYY-MM-DD" in str(exc) or "not a calendar date" in str(exc)
+        return f"**{'Invalid date' if unreadable else 'Date out of range'}:** {exc}"
     if isinstance(exc, ModelNotFoundError):
         return f"**No champion model yet:** {exc}"
     if isinstance(exc, BVPError):
@@ -157,7 +182,10 @@ def run_forecast(
                 "probabilities_from", source,
                 f"expected one of {sorted(SOURCES.values())}",
             )  # fmt: skip
-        low, high = float(thresholds[0]), float(thresholds[1])
+        low = _number(thresholds[0], "thresholds.low")
+        high = _number(thresholds[1], "thresholds.high")
+        if asof is not None and not isinstance(asof, str):
+            raise DataValidationError("asof", asof, "expected a date YYYY-MM-DD")
         if not 0 < low < high:
             raise DataValidationError(
                 "thresholds",
@@ -218,6 +246,10 @@ def run_backtest(
 ) -> tuple[str, Any, Any]:
     """(summary markdown, said-vs-happened figure, model dropdown update)."""
     try:
+        horizon = _whole(horizon, "horizon", 1, 30)
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not isinstance(day, str):
+                raise DataValidationError(name, day, "expected a date YYYY-MM-DD")
         champ, preds = load_predictions(settings)
         models = sorted(preds["model"].unique(), key=lambda m: (m != DEFAULT_MODEL, m))
         model = model if model in models else models[0]
@@ -448,7 +480,11 @@ def build_app(
             "inputs": [asof, th_low, th_high, source],
             "outputs": [status, plot, vol, table],
         }
-        go.click(forecast_cb, **f_io, api_name="forecast", show_progress="full")
+        # preprocess=False: API callers' values reach run_forecast / run_backtest,
+        # which name a bad one, instead of failing in the component ("upstream
+        # Gradio app has raised an exception")
+        go.click(forecast_cb, **f_io, api_name="forecast", show_progress="full",
+                 preprocess=False)  # fmt: skip
         asof.submit(forecast_cb, **f_io, **private)
         app.load(forecast_cb, **f_io, **private)
         span.release(history_cb, inputs=span, outputs=hist, api_name="history")
@@ -457,7 +493,8 @@ def build_app(
             "inputs": [bt_model, bt_h, bt_start, bt_end],
             "outputs": [bt_text, bt_plot, bt_model],
         }
-        bt_go.click(backtest_cb, **b_io, api_name="backtest", show_progress="full")
+        bt_go.click(backtest_cb, **b_io, api_name="backtest", show_progress="full",
+                    preprocess=False)  # fmt: skip
         app.load(backtest_cb, **b_io, **private)
         refresh.click(
             model_cb,

@@ -100,6 +100,39 @@ def test_crossed_thresholds_are_a_message_not_a_call():
 
 
 @pytest.mark.parametrize(
+    ("low", "message"),
+    [
+        ("abc", "thresholds.low: got 'abc', expected a number"),
+        (None, "thresholds.low: got None, expected a number"),
+        (float("nan"), "thresholds.low: got nan, expected a finite number"),
+    ],
+    ids=["text", "null", "nan"],
+)
+def test_a_threshold_that_is_not_a_number_is_named(low, message):
+    """The Gradio API passes values unprocessed (preprocess=False): any JSON arrives."""
+    client = FakeClient(_forecast())
+    status, *_ = run_forecast(client, "", (low, 0.65))
+    assert status == f"**Cannot forecast:** {message}"
+    assert client.calls == []
+
+
+def test_an_unreadable_date_is_invalid_not_out_of_range():
+    error = DataValidationError("asof", "yesterday", "expected a date YYYY-MM-DD")
+    status, *_ = run_forecast(FakeClient(error=error), "yesterday")
+    assert status.startswith("**Invalid date:** asof: got 'yesterday'")
+
+
+@pytest.mark.parametrize("horizon", [7.5, 0, 31, "x"])
+def test_backtest_horizon_must_be_a_whole_number_of_days(horizon):
+    text, fig, _ = run_backtest(Settings(), "xgboost", horizon, "", "")
+    assert text.startswith(
+        f"**Cannot compare with the backtest:** horizon: got {horizon!r}"
+    )
+    assert "expected a whole number from 1 to 30" in text or "expected a number" in text
+    assert fig is None
+
+
+@pytest.mark.parametrize(
     ("error", "expected"),
     [
         (

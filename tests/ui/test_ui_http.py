@@ -62,6 +62,18 @@ def test_out_of_range_date_is_a_message_not_a_traceback(stack):
     assert status.startswith("**Not enough data to forecast:**") and "91" in status
 
 
+def test_api_values_of_the_wrong_type_are_named(stack):
+    """Through gradio_client, as a script would call it: no opaque upstream error."""
+    from gradio_client import Client
+
+    _, ui_url = stack
+    client = Client(ui_url, verbose=False)
+    status, *_ = client.predict("2025-05-27", "abc", 0.65, api_name="/forecast")
+    assert status == "**Cannot forecast:** thresholds.low: got 'abc', expected a number"
+    text, *_ = client.predict("xgboost", 7.5, "", "", api_name="/backtest")
+    assert "horizon: got 7.5, expected a whole number from 1 to 30" in text
+
+
 def test_other_thresholds_come_from_the_structural_model_with_levels(stack):
     from gradio_client import Client
 
