@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1.7
-# MLServer + mlserver-xgboost: the V2 predictor (KServe ServingRuntime image).
+# MLServer + mlserver-xgboost: the V2 predictor (KServe ServingRuntime image). The model
+# implementation is serving.mlserver_runtime (the project is installed): the stock
+# XGBoostModel plus V2 input checks, so malformed tensors get 400 instead of 500.
 # Build from the repository root:
 #   docker build --platform linux/amd64 -f docker/serving.Dockerfile -t bvp-serving .
 # Versions come from uv.lock: `uv export` writes the locked set as constraints, and only the
@@ -49,7 +51,7 @@ USER 10001:10001
 # artifact folder with model.ubj). Model settings come from env, so no model-settings.json
 # is needed in the bucket. Metrics go to /tmp: the root filesystem is read-only.
 ENV MLSERVER_MODEL_NAME=btc-volatility \
-    MLSERVER_MODEL_IMPLEMENTATION=mlserver_xgboost.XGBoostModel \
+    MLSERVER_MODEL_IMPLEMENTATION=serving.mlserver_runtime.ValidatingXGBoostModel \
     MLSERVER_MODEL_URI=/mnt/models \
     MLSERVER_HTTP_PORT=8080 \
     MLSERVER_GRPC_PORT=8081 \

@@ -1,4 +1,4 @@
-"""Build the MLServer model repository for the champion (stock mlserver-xgboost runtime).
+"""Build the MLServer model repository for the champion (mlserver-xgboost runtime).
 
 Layout under ``<home>/serving/repo``::
 
@@ -25,7 +25,8 @@ from ml.structural import STRUCTURAL_FILE
 
 __all__ = ["XGBOOST_RUNTIME", "model_settings", "prepare_repository", "server_settings"]
 
-XGBOOST_RUNTIME = "mlserver_xgboost.XGBoostModel"
+XGBOOST_RUNTIME = "serving.mlserver_runtime.ValidatingXGBoostModel"
+"""MLServer runtime: the stock mlserver-xgboost model plus V2 input checks."""
 
 
 def server_settings(settings: Settings) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Open Inference Protocol (V2) request/response helpers and a small client."""
+"""Open Inference Protocol (V2) request/response helpers, input checks and a client."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
@@ -11,16 +14,33 @@ from ml._typing import FloatArray
 from ml.errors import BVPError
 
 __all__ = [
+    "CONTENT_TYPE",
+    "INPUT_DATATYPES",
     "INPUT_NAME",
     "PROBA_OUTPUT",
     "PredictorUnavailableError",
+    "V2InputError",
+    "V2Tensor",
     "build_infer_request",
+    "check_infer_inputs",
     "infer_proba",
     "parse_proba",
 ]
 
 INPUT_NAME = "features"
 PROBA_OUTPUT = "predict_proba"
+CONTENT_TYPE = "np"
+"""The only content type the predictor decodes (MLServer's NumPy codec)."""
+
+_FP32_MAX = float(np.finfo(np.float32).max)
+_FP64_MAX = float(np.finfo(np.float64).max)
+INPUT_DATATYPES: dict[str, tuple[float, float]] = {
+    "FP32": (-_FP32_MAX, _FP32_MAX),
+    "FP64": (-_FP64_MAX, _FP64_MAX),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+}
+"""V2 datatypes accepted for the feature tensor, with the range each can hold."""
 
 
 class PredictorUnavailableError(BVPError):
@@ -33,6 +53,171 @@ class PredictorUnavailableError(BVPError):
         super().__init__(
             message or f"prediction server at {url} is unavailable: {reason}"
         )
+
+
+class V2InputError(BVPError):
+    """A V2 infer request whose inputs the model cannot take (HTTP 400).
+
+    Args:
+        field: The offending field, JSON-path style (``inputs[0].shape``).
+        value: The offending value, shown as JSON (``null``, ``"abc"``, ``[1, 28]``).
+        rule: What was expected, as a sentence fragment ("expected [n, 29]").
+        shown: How to show the value when JSON is not the clearest ("28 values").
+    """
+
+    status_code = 400
+
+    def __init__(self, field: str, value: Any, rule: str, shown: str | None = None):
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{field}: got {shown or _show(value)}, {rule}")
+
+
+class V2Tensor(NamedTuple):
+    """One V2 request input, as plain values (JSON types, ``datatype`` a string)."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    data: Any
+    content_type: str | None = None
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    """Row-major values of a flat or nested list (V2 allows both), without recursion."""
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                stack.append(iter(value))
+                break
+            out.append(value)
+        else:
+            stack.pop()
+    return out
+
+
+def _value_problem(v: Any, datatype: str) -> str | None:
+    """Exact rule for one value: an int or a finite float (not bool) the type holds."""
+    lo, hi = INPUT_DATATYPES[datatype]
+    integral = datatype.startswith("INT")
+    if type(v) not in (int, float) or (type(v) is float and not math.isfinite(v)):
+        kind = "an integer" if integral else "a finite number"
+        return f"expected {kind} (datatype {datatype}; null and NaN are not accepted)"
+    if integral and type(v) is float and not v.is_integer():
+        return f"expected an integer (datatype {datatype})"
+    if not lo <= v <= hi:
+        bounds = f"[{int(lo)}, {int(hi)}]" if integral else f"[{lo:.7g}, {hi:.7g}]"
+        return f"expected a value in {bounds} (datatype {datatype})"
+    return None
+
+
+def _all_ok(values: list[Any], types: set[type], datatype: str) -> bool:
+    """Vectorised, conservative ``_value_problem`` of every value (False: look closer).
+
+    ``types`` is ``set(map(type, values))``, computed once by the caller.
+    """
+    if not types <= {int, float}:
+        return False
+    lo, hi = INPUT_DATATYPES[datatype]
+    try:
+        arr = np.asarray(values, dtype="float64")
+    except OverflowError:  # an int beyond float64
+        return False
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(arr) & (arr >= lo) & (arr <= hi)
+        if datatype.startswith("INT"):  # strict upper bound: float(2**63 - 1) rounds up
+            ok &= (arr == np.round(arr)) & (arr < float(hi) + 1)
+    return bool(ok.all())
+
+
+def _check_values(
+    field: str, values: list[Any], types: set[type], datatype: str, k: int
+) -> None:
+    if _all_ok(values, types, datatype):
+        return
+    for i, v in enumerate(values):
+        problem = _value_problem(v, datatype)
+        if problem:
+            raise V2InputError(
+                f"{field}[{i}] (row {i // k}, column {i % k})", v, problem
+            )
+
+
+def check_infer_inputs(
+    inputs: Sequence[V2Tensor], n_features: int, content_type: str | None = None
+) -> list[Any]:
+    """Check the inputs of a V2 request for a (rows, ``n_features``) model.
+
+    The predictor takes exactly one tensor of shape ``[n, n_features]``, n >= 1, with
+    a numeric datatype (``INPUT_DATATYPES``) and ``n * n_features`` finite numbers,
+    flat or nested row-major; ``null``, booleans, strings and values the datatype
+    cannot hold are refused rather than read as missing or cast.
+
+    Args:
+        inputs: The request's inputs.
+        n_features: Feature count of the served model.
+        content_type: The request-level ``parameters.content_type``.
+
+    Returns:
+        The values of ``inputs[0]``, flattened row-major.
+
+    Raises:
+        V2InputError: The first broken rule, naming the field and its value.
+    """
+    k = n_features
+    want = f"[n, {k}] with n >= 1"
+    if content_type not in (None, CONTENT_TYPE):
+        raise V2InputError(
+            "parameters.content_type",
+            content_type,
+            f'expected "{CONTENT_TYPE}" or none',
+        )
+    if len(inputs) != 1:
+        raise V2InputError(
+            "inputs", [t.name for t in inputs],
+            f'expected exactly one tensor (e.g. "{INPUT_NAME}", shape {want})',
+        )  # fmt: skip
+    t, field = inputs[0], "inputs[0]"
+    if t.content_type not in (None, CONTENT_TYPE):
+        raise V2InputError(
+            f"{field}.parameters.content_type", t.content_type,
+            f'expected "{CONTENT_TYPE}" or none',
+        )  # fmt: skip
+    if t.datatype not in INPUT_DATATYPES:
+        raise V2InputError(
+            f"{field}.datatype",
+            t.datatype,
+            f"expected one of {', '.join(INPUT_DATATYPES)}",
+        )
+    shape = list(t.shape)
+    if len(shape) != 2 or shape[0] < 1 or shape[1] != k:
+        raise V2InputError(f"{field}.shape", shape, f"expected {want}")
+    if not isinstance(t.data, list):
+        raise V2InputError(
+            f"{field}.data", t.data, f"expected a list of {shape[0] * k} numbers"
+        )
+    types = set(map(type, t.data))
+    values = _flatten(t.data) if list in types else t.data
+    if len(values) != shape[0] * k:
+        raise V2InputError(
+            f"{field}.data", values, f"expected {shape[0] * k} (shape {shape})",
+            shown=f"{len(values)} values",
+        )  # fmt: skip
+    if list in types:
+        types = set(map(type, values))
+    _check_values(f"{field}.data", values, types, t.datatype, k)
+    return values
 
 
 def build_infer_request(x: FloatArray, request_id: str | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ml.settings import Settings
+from serving.model_repo import XGBOOST_RUNTIME
 from tests.k8s.conftest import CHART, STORAGE_URI, VALUE_SETS, schema_errors
 
 VALUE_SET_NAMES = sorted(VALUE_SETS)
@@ -115,7 +116,8 @@ def test_ports_match_settings_defaults(render):
     assert env["MLSERVER_HTTP_PORT"] == str(s.serving.http_port)
     assert env["MLSERVER_GRPC_PORT"] == str(s.serving.grpc_port)
     assert env["MLSERVER_METRICS_PORT"] == str(s.serving.metrics_port)
-    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == "mlserver_xgboost.XGBoostModel"
+    # The validating runtime the local repository uses, shipped in the bvp-serving image.
+    assert env["MLSERVER_MODEL_IMPLEMENTATION"] == XGBOOST_RUNTIME
     assert env["MLSERVER_MODEL_NAME"] == s.mlflow.model_name
     (isvc,) = [d for d in docs if d["kind"] == "InferenceService"]
     (tr,) = isvc["spec"]["transformer"]["containers"]

@@ -17,12 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from serving.model_repo import XGBOOST_RUNTIME
 from tests.k8s.conftest import ROOT
 
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 # image -> (modules the image must import, entrypoint module or console script)
 ENTRYPOINTS = {
-    "serving": (["mlserver", "mlserver_xgboost", "ml.settings"], "mlserver"),
+    "serving": (
+        ["mlserver", "mlserver_xgboost", "ml.settings", "serving.mlserver_runtime"],
+        "mlserver",
+    ),
     "transformer": (["kserve", "ml.settings"], "serving.transformer"),
     "ui": (["gradio", "mlflow", "ml.settings"], "ui"),
     "pipeline": (["kfp", "mlflow", "psycopg2", "boto3", "pipelines"], "bvp"),
@@ -150,6 +154,17 @@ def test_image_requirements_resolve_to_locked_versions(tmp_path, image):
     assert "nvidia-nccl-cu12" not in resolved
 
 
+def _implementation(dockerfile: Path) -> str:
+    m = re.search(r"MLSERVER_MODEL_IMPLEMENTATION=(\S+)", dockerfile.read_text())
+    assert m, dockerfile
+    return m.group(1)
+
+
+def test_serving_image_runs_the_validating_runtime():
+    """The image serves what the local repository serves (V2 input checks included)."""
+    assert _implementation(ROOT / "docker" / "serving.Dockerfile") == XGBOOST_RUNTIME
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("image", ["serving", "transformer"])
 def test_image_installs_and_entrypoint_imports(tmp_path, image):
@@ -158,6 +173,10 @@ def test_image_installs_and_entrypoint_imports(tmp_path, image):
     code = f"import {', '.join(modules)}"
     if entry == "mlserver":
         assert (venv / "bin" / "mlserver").exists()
+        module, cls = _implementation(ROOT / "docker" / f"{image}.Dockerfile").rsplit(
+            ".", 1
+        )
+        code += f"; from {module} import {cls}"
     else:
         root = entry.split(".")[0]
         if (
