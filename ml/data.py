@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ml._typing import Interval
-from ml.errors import DataValidationError
+from ml.errors import CandleFileError, DataValidationError
 
 __all__ = [
     "CLOSE",
@@ -60,6 +61,7 @@ PRICE_COLUMNS = (OPEN, HIGH, LOW, CLOSE)
 CANDLE_COLUMNS = (OPEN_TIME, *PRICE_COLUMNS, VOLUME)
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def parse_day(value: object, field: str) -> pd.Timestamp:
@@ -116,22 +118,58 @@ def read_candles(path: str | Path) -> pd.DataFrame:
         The canonical candle frame.
 
     Raises:
-        DataValidationError: Unknown layout, missing columns or unparsable values.
+        CandleFileError: The file is unreadable, empty, not valid gzip, binary or
+            not UTF-8 text, or not CSV/JSON; or its layout or a value is wrong (the
+            message starts with the file, then names the column and the value).
     """
     p = Path(path)
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    text = raw.decode("utf-8-sig")
-    if text.lstrip().startswith("["):
+    text = _read_text(p)
+    try:
+        if text.lstrip().startswith("["):
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise CandleFileError(
+                    p, f"not a JSON array of klines ({exc.msg} at line {exc.lineno})"
+                ) from exc
+            return candles_from_klines(rows)
+        return parse_candles(text)
+    except CandleFileError:
+        raise
+    except DataValidationError as exc:
+        raise CandleFileError(p, str(exc), cause=exc) from exc
+    except ValueError as exc:  # pandas' tokenizer: ragged rows, stray quotes
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unparsable"
+        raise CandleFileError(p, f"not a CSV candle file ({first})") from exc
+
+
+def _read_text(p: Path) -> str:
+    """The file's text, gunzipped if it starts with the gzip magic bytes."""
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CandleFileError(p, f"cannot read ({exc.strerror or exc})") from exc
+    gzipped = raw[:2] == _GZIP_MAGIC
+    if gzipped:
         try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataValidationError(
-                "file", str(p), f"expected a JSON array of klines ({exc.msg})"
-            ) from exc
-        return candles_from_klines(rows)
-    return parse_candles(text)
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise CandleFileError(p, f"not a valid gzip file ({exc})") from exc
+    try:
+        if b"\x00" in raw:  # valid UTF-8, but no text file holds NUL bytes
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), 1, "NUL byte")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        note = "; named .gz but has no gzip header" if p.suffix == ".gz" else ""
+        note = "; after gunzip" if gzipped else note
+        raise CandleFileError(
+            p,
+            "not a CSV/JSON candle file (binary or not UTF-8 text: byte "
+            f"{raw[exc.start]:#04x} at offset {exc.start}{note})",
+        ) from exc
+    if not text.strip():
+        raise CandleFileError(p, "empty file, expected a CSV or JSON candle file")
+    return text
 
 
 def parse_candles(text: str) -> pd.DataFrame:
