@@ -175,7 +175,7 @@ def _read_text(p: Path) -> str:
 def parse_candles(text: str) -> pd.DataFrame:
     """Parse CSV text of any supported layout into the canonical frame."""
     first = text.lstrip().split("\n", 1)[0]
-    header_less = first[:1].isdigit() and first.count(",") >= 5
+    header_less = first.lstrip('"')[:1].isdigit() and first.count(",") >= 5
     frame = pd.read_csv(
         io.StringIO(text),
         header=None if header_less else "infer",
@@ -220,28 +220,49 @@ def candles_from_klines(rows: list[list[Any]]) -> pd.DataFrame:
 
 
 def _parse_times(values: pd.Series) -> pd.Series:
-    s = values.astype(str).str.strip()
-    numeric = s.str.fullmatch(r"\d{10,16}")
-    if numeric.all() and len(s):
-        digits = s.str.len().max()
-        unit = "us" if digits >= 16 else "ms" if digits >= 13 else "s"
-        stamps: pd.Series = pd.to_datetime(s.astype("int64"), unit=unit)  # type: ignore[call-overload]
-        return stamps.astype("datetime64[ns]")
-    cleaned = s.str.replace(r"\s*UTC$", "", regex=True).str.replace(
-        r"Z$|\+00:00$", "", regex=True
-    )
-    parsed = pd.to_datetime(cleaned, format="mixed", errors="coerce")
+    """Parse each row as epoch digits (unit from the digit count) or a UTC time.
+
+    Notes:
+        A digits-only value (a number or text such as ``"1716768000000"``, optionally
+        ``.0``) is epoch time: 10-12 digits are seconds, 13-15 milliseconds, 16
+        microseconds. Anything else is a calendar time, ``UTC``/``Z``/``+00:00``
+        suffixes allowed. Rows may mix the two.
+    """
+    s = values.astype(str).str.strip().str.replace(r"^(\d+)\.0*$", r"\1", regex=True)
+    digits = s.str.fullmatch(r"\d{10,16}")
+    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    n = s.str.len()
+    for unit, rows in (
+        ("s", digits & (n <= 12)),
+        ("ms", digits & n.between(13, 15)),
+        ("us", digits & (n == 16)),
+    ):
+        if rows.any():
+            stamps = pd.to_datetime(  # type: ignore[call-overload]
+                s[rows].astype("int64"), unit=unit, errors="coerce"
+            )
+            parsed[rows] = stamps.astype("datetime64[ns]")
+    text = ~digits
+    if text.any():
+        cleaned = (
+            s[text]
+            .str.replace(r"\s*UTC$", "", regex=True)
+            .str.replace(r"Z$|\+00:00$", "", regex=True)
+        )
+        parsed[text] = pd.to_datetime(cleaned, format="mixed", errors="coerce")
     bad = parsed.isna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataValidationError(
             "open_time",
             values.iloc[i],
-            "expected a timestamp like 2018-01-01 00:00:00[.000000 UTC] or epoch ms",
+            "expected a timestamp like 2018-01-01 00:00:00[.000000 UTC] or epoch "
+            "time as digits (10 for seconds, 13 for milliseconds, 16 for "
+            "microseconds)",
             at=f"row {i + 1}",
             count=int(bad.sum()),
         )
-    return parsed.astype("datetime64[ns]")
+    return parsed
 
 
 def _parse_numbers(values: pd.Series, name: str, times: pd.Series) -> pd.Series:

@@ -198,3 +198,38 @@ def test_a_bad_value_names_the_file_the_column_and_the_value(tmp_path):
         f"{path}: open at 2020-01-01T00:00Z: got 'abc', expected a number"
     )
     assert (exc.column, exc.value, exc.at) == ("open", "abc", "2020-01-01T00:00Z")
+
+
+MS = "1514764800000"
+HEADER = "Open time,Open,High,Low,Close,Volume\n"
+ROW = ",1,2,0.5,1.5,3\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{HEADER}"{MS}"{ROW}"1514851200000"{ROW}',
+        f'"{MS}","1","2","0.5","1.5","3"\n"1514851200000","1","2","0.5","1.5","3"\n',
+        f"{HEADER}{MS}.0{ROW}1514851200000.0{ROW}",
+        f"{HEADER}{MS}{ROW}2018-01-02 00:00:00 UTC{ROW}",
+        f"{HEADER}1514764800{ROW}1514851200000{ROW}",
+    ],
+    ids=["quoted-ms", "quoted-no-header", "ms-as-float", "ms-and-dates", "s-and-ms"],
+)
+def test_epoch_times_as_text_are_read(tmp_path, text):
+    path = tmp_path / "ms.csv"
+    path.write_text(text)
+    times = read_candles(path)["open_time"]
+    assert times.tolist() == [pd.Timestamp("2018-01-01"), pd.Timestamp("2018-01-02")]
+
+
+@pytest.mark.parametrize("value", ["151476480", "999999999999", "1.5", "-1000"])
+def test_bad_epoch_times_say_how_many_digits_are_expected(value):
+    from ml.data import parse_candles
+
+    with pytest.raises(
+        DataValidationError,
+        match=rf"open_time at row 1: got '{value}', expected a timestamp like .* or "
+        r"epoch time as digits \(10 for seconds, 13 for milliseconds",
+    ):
+        parse_candles(f"{HEADER}{value}{ROW}")
