@@ -192,8 +192,32 @@ def test_gaps_are_refused_unless_reported(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(out))
     assert res.exit_code != 0 and not out.exists()  # type: ignore[attr-defined]
+    assert f"Error: --data {d}: open_time at " in res.output  # type: ignore[attr-defined]
+    assert "pass --gaps report to accept gaps" in res.output  # type: ignore[attr-defined]
     res = _invoke(
         tmp_path, "--start", "2019-02-01", "--gaps", "report", "--out", str(out)
     )
     assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
     assert "1 gap(s) accepted" in res.output and out.exists()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("option", ["--data", "--data-4h"])
+def test_unreadable_input_names_the_option_and_the_file(
+    tmp_path: Path, option: str
+) -> None:
+    empty = tmp_path / "empty.csv.gz"
+    empty.write_bytes(gzip.compress(b""))
+    d = tmp_path / "d.csv"
+    _slice(bundled_path("1d"), d, "2019-02-28")
+    files = {"--data": str(d), option: str(empty)}
+    args = [x for kv in files.items() for x in kv]
+    out = tmp_path / "o.csv"
+    res = CliRunner().invoke(
+        main, ["backtest", *args, "--start", "2019-02-01", "--out", str(out)]
+    )
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert (
+        res.output
+        == f"Error: {option} {empty}: empty file, expected a CSV or JSON candle file\n"
+    )
+    assert not out.exists()

@@ -1,5 +1,7 @@
 """The CLI: help, data check reports, and errors without tracebacks."""
 
+import gzip
+
 import pytest
 from click.testing import CliRunner
 
@@ -35,7 +37,8 @@ def test_data_check_bundled_4h_reports_gaps():
         (
             "Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,3\n2020-01-03,1,2,0.5,1.5,3\n",
             ["--gaps", "raise"],
-            "1 missing",
+            "expected the next 1d candle after 2020-01-01T00:00Z "
+            "(1 missing; pass --gaps report to accept gaps)",
         ),
     ],
     ids=["negative-volume", "gap-raise"],
@@ -57,3 +60,25 @@ def test_serve_without_champion_explains_what_to_run():
     res = CliRunner().invoke(main, ["serve"])
     assert res.exit_code == 1
     assert "no version for '@champion'" in res.output and "make up" in res.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.csv", b"", "empty file, expected a CSV or JSON candle file"),
+        ("empty.csv.gz", gzip.compress(b""), "empty file"),
+        ("junk.bin", bytes(range(128, 256)) * 4, "not a CSV/JSON candle file (binary"),
+        ("junk.csv.gz", b"\x00\x9f" * 64, "named .gz but has no gzip header"),
+        ("cut.csv.gz", gzip.compress(b"Date,Open\n" * 50)[:25], "not a valid gzip"),
+    ],
+    ids=["empty", "empty-gz", "binary", "not-gz", "cut-gz"],
+)
+def test_data_check_unreadable_file_is_one_line_naming_it(
+    tmp_path, name, content, problem
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    res = CliRunner().invoke(main, ["data", "check", str(path)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.startswith(f"Error: {path}: ") and problem in res.output
+    assert len(res.output.strip().splitlines()) == 1
