@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -60,6 +61,7 @@ def backtest(
     from ml.panel import build_panel
     from pipelines.steps import atomic_write_bytes
 
+    _refuse_overwriting(out, {"--data": data, "--data-4h": data_4h})
     try:
         th = check_thresholds(_numbers(thresholds))
         label = f"--data {data}"
@@ -122,3 +124,15 @@ def _numbers(text: str) -> list[float]:
             f"got {text!r}, expected LOW,HIGH such as 0.40,0.65",
             param_hint="--thresholds",
         ) from None
+
+
+def _refuse_overwriting(out: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse an ``--out`` that is one of the input files (same inode: also through a
+    symlink, a hard link or another spelling of the path)."""
+    for option, path in inputs.items():
+        if path is not None and out.exists() and os.path.samefile(out, path):
+            raise click.BadParameter(
+                f"{out} is the same file as {option} {path}; writing the forecasts "
+                "there would overwrite the input, choose another output file",
+                param_hint="--out",
+            )
