@@ -82,3 +82,10 @@ def test_data_check_unreadable_file_is_one_line_naming_it(
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert res.output.startswith(f"Error: {path}: ") and problem in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
+    res = CliRunner().invoke(main, ["model", "list"])
+    assert res.exit_code == 0, res.output
+    assert "model 'btc-volatility': no versions registered yet" in res.output
+    assert "bvp pipeline run training --local" in res.output
