@@ -89,3 +89,42 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
     assert res.exit_code == 0, res.output
     assert "model 'btc-volatility': no versions registered yet" in res.output
     assert "bvp pipeline run training --local" in res.output
+
+
+@pytest.mark.parametrize(
+    ("env", "lines"),
+    [
+        (
+            {"BVP_SERVING__HTTP_PORT": "abc"},
+            ["BVP_SERVING__HTTP_PORT: got 'abc', expected an integer"],
+        ),
+        (
+            {"BVP_DATA__GAP_POLICY_1D": "maybe", "BVP_UI__PORT": "-"},
+            [
+                "BVP_DATA__GAP_POLICY_1D: got 'maybe', expected one of 'raise' or "
+                "'report'",
+                "BVP_UI__PORT: got '-', expected an integer",
+            ],
+        ),
+        (
+            {"BVP_SERVING__PARALLEL_WORKERS": "-1"},
+            ["BVP_SERVING__PARALLEL_WORKERS: got '-1', expected a number >= 0"],
+        ),
+        (
+            {"BVP_TARGET__THRESHOLDS": "0.3,0.6"},
+            ["BVP_TARGET__THRESHOLDS: got '0.3,0.6', expected JSON like [0.4, 0.65]"],
+        ),
+        (
+            {"BVP_SERVING": '{"http_port": "x"}'},
+            ["BVP_SERVING (http_port): got '{\"http_port\": \"x\"}', expected an "
+             "integer"],
+        ),
+    ],
+    ids=["int", "two-settings", "bound", "not-json", "group-json"],
+)  # fmt: skip
+def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, lines):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    res = CliRunner().invoke(main, ["status"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert sorted(res.output.strip().splitlines()) == [f"Error: {x}" for x in lines]
