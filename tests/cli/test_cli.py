@@ -128,3 +128,16 @@ def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, li
     res = CliRunner().invoke(main, ["status"])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert sorted(res.output.strip().splitlines()) == [f"Error: {x}" for x in lines]
+
+
+def test_monitoring_view_names_commands_that_exist():
+    import re
+
+    from ui.monitoring import NO_RUNS
+
+    commands = re.findall(r"`bvp ([^`]*)`", NO_RUNS)
+    assert commands
+    for command in commands:
+        words = [w for w in command.split() if not w.startswith("-")]
+        res = CliRunner().invoke(main, [*words, "--help"])
+        assert res.exit_code == 0, (command, res.output)
