@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+from typing import Any
 
 import click
 
@@ -28,7 +30,36 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class SettingsUsageError(click.ClickException):
+    """Bad ``BVP_*`` settings: one ``Error:`` line per variable, exit status 2."""
+
+    exit_code = 2
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+    def show(self, file: Any = None) -> None:
+        for line in self.lines:
+            click.echo(f"Error: {line}", err=True, file=file)
+
+
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a bad setting is a usage error, not a traceback."""
+        from pydantic import ValidationError
+        from pydantic_settings import SettingsError
+
+        try:
+            return super().invoke(ctx)
+        except (ValidationError, SettingsError) as exc:
+            from bvp.settings_errors import describe_settings_error
+
+            lines = describe_settings_error(exc, os.environ)
+            if lines is None:
+                raise
+            raise SettingsUsageError(lines) from exc
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

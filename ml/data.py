@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ml._typing import Interval
-from ml.errors import DataValidationError
+from ml.errors import CandleFileError, DataValidationError
 
 __all__ = [
     "CLOSE",
@@ -60,6 +61,7 @@ PRICE_COLUMNS = (OPEN, HIGH, LOW, CLOSE)
 CANDLE_COLUMNS = (OPEN_TIME, *PRICE_COLUMNS, VOLUME)
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def parse_day(value: object, field: str) -> pd.Timestamp:
@@ -116,28 +118,64 @@ def read_candles(path: str | Path) -> pd.DataFrame:
         The canonical candle frame.
 
     Raises:
-        DataValidationError: Unknown layout, missing columns or unparsable values.
+        CandleFileError: The file is unreadable, empty, not valid gzip, binary or
+            not UTF-8 text, or not CSV/JSON; or its layout or a value is wrong (the
+            message starts with the file, then names the column and the value).
     """
     p = Path(path)
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    text = raw.decode("utf-8-sig")
-    if text.lstrip().startswith("["):
+    text = _read_text(p)
+    try:
+        if text.lstrip().startswith("["):
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise CandleFileError(
+                    p, f"not a JSON array of klines ({exc.msg} at line {exc.lineno})"
+                ) from exc
+            return candles_from_klines(rows)
+        return parse_candles(text)
+    except CandleFileError:
+        raise
+    except DataValidationError as exc:
+        raise CandleFileError(p, str(exc), cause=exc) from exc
+    except ValueError as exc:  # pandas' tokenizer: ragged rows, stray quotes
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unparsable"
+        raise CandleFileError(p, f"not a CSV candle file ({first})") from exc
+
+
+def _read_text(p: Path) -> str:
+    """The file's text, gunzipped if it starts with the gzip magic bytes."""
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CandleFileError(p, f"cannot read ({exc.strerror or exc})") from exc
+    gzipped = raw[:2] == _GZIP_MAGIC
+    if gzipped:
         try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataValidationError(
-                "file", str(p), f"expected a JSON array of klines ({exc.msg})"
-            ) from exc
-        return candles_from_klines(rows)
-    return parse_candles(text)
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise CandleFileError(p, f"not a valid gzip file ({exc})") from exc
+    try:
+        if b"\x00" in raw:  # valid UTF-8, but no text file holds NUL bytes
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), 1, "NUL byte")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        note = "; named .gz but has no gzip header" if p.suffix == ".gz" else ""
+        note = "; after gunzip" if gzipped else note
+        raise CandleFileError(
+            p,
+            "not a CSV/JSON candle file (binary or not UTF-8 text: byte "
+            f"{raw[exc.start]:#04x} at offset {exc.start}{note})",
+        ) from exc
+    if not text.strip():
+        raise CandleFileError(p, "empty file, expected a CSV or JSON candle file")
+    return text
 
 
 def parse_candles(text: str) -> pd.DataFrame:
     """Parse CSV text of any supported layout into the canonical frame."""
     first = text.lstrip().split("\n", 1)[0]
-    header_less = first[:1].isdigit() and first.count(",") >= 5
+    header_less = first.lstrip('"')[:1].isdigit() and first.count(",") >= 5
     frame = pd.read_csv(
         io.StringIO(text),
         header=None if header_less else "infer",
@@ -182,28 +220,49 @@ def candles_from_klines(rows: list[list[Any]]) -> pd.DataFrame:
 
 
 def _parse_times(values: pd.Series) -> pd.Series:
-    s = values.astype(str).str.strip()
-    numeric = s.str.fullmatch(r"\d{10,16}")
-    if numeric.all() and len(s):
-        digits = s.str.len().max()
-        unit = "us" if digits >= 16 else "ms" if digits >= 13 else "s"
-        stamps: pd.Series = pd.to_datetime(s.astype("int64"), unit=unit)  # type: ignore[call-overload]
-        return stamps.astype("datetime64[ns]")
-    cleaned = s.str.replace(r"\s*UTC$", "", regex=True).str.replace(
-        r"Z$|\+00:00$", "", regex=True
-    )
-    parsed = pd.to_datetime(cleaned, format="mixed", errors="coerce")
+    """Parse each row as epoch digits (unit from the digit count) or a UTC time.
+
+    Notes:
+        A digits-only value (a number or text such as ``"1716768000000"``, optionally
+        ``.0``) is epoch time: 10-12 digits are seconds, 13-15 milliseconds, 16
+        microseconds. Anything else is a calendar time, ``UTC``/``Z``/``+00:00``
+        suffixes allowed. Rows may mix the two.
+    """
+    s = values.astype(str).str.strip().str.replace(r"^(\d+)\.0*$", r"\1", regex=True)
+    digits = s.str.fullmatch(r"\d{10,16}")
+    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    n = s.str.len()
+    for unit, rows in (
+        ("s", digits & (n <= 12)),
+        ("ms", digits & n.between(13, 15)),
+        ("us", digits & (n == 16)),
+    ):
+        if rows.any():
+            stamps = pd.to_datetime(  # type: ignore[call-overload]
+                s[rows].astype("int64"), unit=unit, errors="coerce"
+            )
+            parsed[rows] = stamps.astype("datetime64[ns]")
+    text = ~digits
+    if text.any():
+        cleaned = (
+            s[text]
+            .str.replace(r"\s*UTC$", "", regex=True)
+            .str.replace(r"Z$|\+00:00$", "", regex=True)
+        )
+        parsed[text] = pd.to_datetime(cleaned, format="mixed", errors="coerce")
     bad = parsed.isna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataValidationError(
             "open_time",
             values.iloc[i],
-            "expected a timestamp like 2018-01-01 00:00:00[.000000 UTC] or epoch ms",
+            "expected a timestamp like 2018-01-01 00:00:00[.000000 UTC] or epoch "
+            "time as digits (10 for seconds, 13 for milliseconds, 16 for "
+            "microseconds)",
             at=f"row {i + 1}",
             count=int(bad.sum()),
         )
-    return parsed.astype("datetime64[ns]")
+    return parsed
 
 
 def _parse_numbers(values: pd.Series, name: str, times: pd.Series) -> pd.Series:

@@ -7,6 +7,7 @@ from typing import Any
 __all__ = [
     "BVPError",
     "CandleConflictError",
+    "CandleFileError",
     "ConfigError",
     "DataValidationError",
     "InsufficientHistoryError",
@@ -58,6 +59,30 @@ class DataValidationError(BVPError):
         where = f"{column} at {at}" if at is not None else column
         more = f" ({count} rows break this rule)" if count > 1 else ""
         super().__init__(f"{where}: got {value!r}, {rule}{more}")
+
+
+class CandleFileError(DataValidationError):
+    """A candle file is unreadable, or its content broke a contract; names the file.
+
+    Args:
+        path: The file.
+        problem: What is wrong, as a sentence fragment ("empty file").
+        cause: The content error, when the file parsed but a column or value did not
+            (its column, value, row and count are kept).
+    """
+
+    def __init__(
+        self, path: Any, problem: str, cause: DataValidationError | None = None
+    ) -> None:
+        if cause is None:
+            super().__init__("file", str(path), problem)
+        else:
+            super().__init__(
+                cause.column, cause.value, cause.rule, at=cause.at, count=cause.count
+            )
+        self.path = str(path)
+        self.problem = problem
+        self.args = (f"{path}: {problem}",)
 
 
 class InsufficientHistoryError(DataValidationError):

@@ -87,7 +87,7 @@ class TargetSettings(BaseModel):
     @classmethod
     def _increasing(cls, v: tuple[float, float]) -> tuple[float, float]:
         if not 0 < v[0] < v[1]:
-            raise ValueError(f"thresholds must satisfy 0 < low < high, got {v}")
+            raise ValueError("expected two thresholds with 0 < low < high")
         return v
 
 

@@ -110,12 +110,15 @@ def _run_tag(client: Any, run_id: str | None) -> str:
 
 
 def list_versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:
-    """Every version with its aliases and key tags, newest first."""
+    """Every version with its aliases and key tags, newest first ([] before the first
+    registration)."""
     client = _client(tracking_uri)
     try:
         versions = client.search_model_versions(f"name = '{name}'")
     except Exception as exc:  # noqa: BLE001 - MLflow raises several types here
         raise ModelNotFoundError(name, "any version", "Train a model first.") from exc
+    if not versions:  # nothing registered yet (the model itself may not exist)
+        return []
     by_version: dict[str, list[str]] = {}
     for alias, ver in client.get_registered_model(name).aliases.items():
         by_version.setdefault(str(ver), []).append(alias)

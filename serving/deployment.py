@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import tarfile
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -240,15 +238,11 @@ class DeploymentRecord:
 
 
 def write_deployment_info(path: Path, record: DeploymentRecord) -> Path:
-    """Write the record atomically (temp file in the same folder, then rename)."""
+    """Write the record atomically (temp file in the same folder, fsync, rename; the
+    file gets the usual umask-derived permissions, not the temp file's 0600)."""
+    from pipelines.ingest.store import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record.as_dict(), fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(record.as_dict(), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, [text.encode()])
     return path

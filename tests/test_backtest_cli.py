@@ -192,8 +192,80 @@ def test_gaps_are_refused_unless_reported(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(out))
     assert res.exit_code != 0 and not out.exists()  # type: ignore[attr-defined]
+    assert f"Error: --data {d}: open_time at " in res.output  # type: ignore[attr-defined]
+    assert "pass --gaps report to accept gaps" in res.output  # type: ignore[attr-defined]
     res = _invoke(
         tmp_path, "--start", "2019-02-01", "--gaps", "report", "--out", str(out)
     )
     assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
     assert "1 gap(s) accepted" in res.output and out.exists()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("option", ["--data", "--data-4h"])
+def test_unreadable_input_names_the_option_and_the_file(
+    tmp_path: Path, option: str
+) -> None:
+    empty = tmp_path / "empty.csv.gz"
+    empty.write_bytes(gzip.compress(b""))
+    d = tmp_path / "d.csv"
+    _slice(bundled_path("1d"), d, "2019-02-28")
+    files = {"--data": str(d), option: str(empty)}
+    args = [x for kv in files.items() for x in kv]
+    out = tmp_path / "o.csv"
+    res = CliRunner().invoke(
+        main, ["backtest", *args, "--start", "2019-02-01", "--out", str(out)]
+    )
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert (
+        res.output
+        == f"Error: {option} {empty}: empty file, expected a CSV or JSON candle file\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "spell"),
+    [("--data", "same"), ("--data", "symlink"), ("--data-4h", "relative")],
+)
+def test_out_that_is_an_input_file_is_refused_and_the_input_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, spell: str
+) -> None:
+    d, h = tmp_path / "d.csv", tmp_path / "h.csv"
+    _slice(bundled_path("1d"), d, "2019-02-28")
+    _slice(bundled_path("4h"), h, "2019-02-28")
+    before = {d: d.read_bytes(), h: h.read_bytes()}
+    target = d if option == "--data" else h
+    out = {"same": target, "symlink": tmp_path / "link.csv",
+           "relative": Path(".") / target.name}[spell]  # fmt: skip
+    if spell == "symlink":
+        out.symlink_to(target)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(
+        main,
+        ["backtest", "--data", str(d), "--data-4h", str(h), "--start", "2019-02-01",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert f"is the same file as {option} {target}" in res.output
+    assert "Invalid value for --out" in res.output
+    assert {d: d.read_bytes(), h: h.read_bytes()} == before
+
+
+def test_out_gets_umask_permissions_or_keeps_the_replaced_files(
+    tmp_path: Path,
+) -> None:
+    import os
+    import stat
+
+    out = tmp_path / "o.csv"
+    old = os.umask(0o022)
+    try:
+        res = _invoke(tmp_path, "--start", "2019-02-20", "--out", str(out))
+        assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        out.chmod(0o640)
+        res = _invoke(tmp_path, "--start", "2019-02-20", "--out", str(out))
+        assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -307,7 +307,8 @@ def run_monitoring(settings: Settings) -> tuple[str, pd.DataFrame, Any, Any]:
         text += f"\n\n[Open the run's artifacts in MLflow]({view.report_url})"
     if replay is None:
         text += (
-            f"\n\n_No replay plot yet (`{settings.home / 'reports' / 'replay.png'}`)._"
+            f"\n\n_No replay plot yet (`{settings.home / 'reports' / 'replay.png'}`; "
+            "`bvp replay` writes it)._"
         )
     report = str(view.report) if view.report else None
     return text, view.metrics, report, str(replay) if replay else None

@@ -19,7 +19,10 @@ __all__ = ["REPLAY_PLOT", "MonitoringView", "load_monitoring", "replay_plot_path
 
 REPLAY_PLOT = Path("reports") / "replay.png"
 """Replay plot written by the replay job, relative to ``BVP_HOME``."""
-NO_RUNS = "No monitoring runs yet. They appear here after `bvp monitor` (or the scheduled monitoring pipeline) runs."
+NO_RUNS = (
+    "No monitoring runs yet. They appear here after "
+    "`bvp pipeline run monitoring --local` (or the scheduled monitoring pipeline) runs."
+)
 
 
 @dataclass(frozen=True)

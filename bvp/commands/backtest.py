@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
+from bvp.commands._candles import read_file, validate_file
+from ml._typing import GapPolicy
 from ml.errors import BVPError
 
 if TYPE_CHECKING:
@@ -55,29 +57,28 @@ def backtest(
 ) -> None:
     """Write walk-forward regime probabilities and volatility forecasts for every origin."""
     from ml.backtest import backtest_frame, run_backtest
-    from ml.data import read_candles
     from ml.labels import check_thresholds
     from ml.panel import build_panel
-    from ml.validation import validate_candles
     from pipelines.steps import atomic_write_bytes
 
+    _refuse_overwriting(out, {"--data": data, "--data-4h": data_4h})
     try:
         th = check_thresholds(_numbers(thresholds))
-        daily = _read(read_candles, data, "--data")
+        label = f"--data {data}"
+        daily = read_file(data, label)
         _check_spacing(daily, "--data", data, 24)
-        report = validate_candles(daily, "1d", gaps)  # type: ignore[arg-type]
+        report = validate_file(daily, "1d", cast(GapPolicy, gaps), label)
         if report.gaps:
-            click.echo(
-                f"--data {data}: {len(report.gaps)} gap(s) accepted (--gaps report)"
-            )
+            click.echo(f"{label}: {len(report.gaps)} gap(s) accepted (--gaps report)")
         h4 = None
         if data_4h is not None:
-            h4 = _read(read_candles, data_4h, "--data-4h")
+            label_4h = f"--data-4h {data_4h}"
+            h4 = read_file(data_4h, label_4h)
             _check_spacing(h4, "--data-4h", data_4h, 4)
-            validate_candles(h4, "4h", "report")
+            validate_file(h4, "4h", "report", label_4h)
             if h4["open_time"].iloc[-1] < daily["open_time"].iloc[-1]:
                 click.echo(
-                    f"--data-4h {data_4h}: ends {h4['open_time'].iloc[-1].date()}, before "
+                    f"{label_4h}: ends {h4['open_time'].iloc[-1].date()}, before "
                     f"--data ({daily['open_time'].iloc[-1].date()}); later origins use "
                     "daily returns for the 4-hour features"
                 )
@@ -125,15 +126,13 @@ def _numbers(text: str) -> list[float]:
         ) from None
 
 
-def _read(
-    read: Callable[[Path], pd.DataFrame], path: Path, option: str
-) -> pd.DataFrame:
-    """Read a candle file; parser errors name the option and the file."""
-    try:
-        return read(path)
-    except BVPError:
-        raise
-    except (ValueError, OSError) as exc:  # pandas' empty/undecodable/garbled files
-        raise click.ClickException(
-            f"{option} {path}: not a candle file ({exc})"
-        ) from exc
+def _refuse_overwriting(out: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse an ``--out`` that is one of the input files (same inode: also through a
+    symlink, a hard link or another spelling of the path)."""
+    for option, path in inputs.items():
+        if path is not None and out.exists() and os.path.samefile(out, path):
+            raise click.BadParameter(
+                f"{out} is the same file as {option} {path}; writing the forecasts "
+                "there would overwrite the input, choose another output file",
+                param_hint="--out",
+            )

@@ -8,10 +8,9 @@ from typing import Any, cast
 
 import click
 
+from bvp.commands._candles import read_file, validate_file
 from ml._typing import GapPolicy, Interval
-from ml.data import read_candles
 from ml.errors import BVPError
-from ml.validation import validate_candles
 
 
 @click.group(name="data")
@@ -38,10 +37,10 @@ def cli() -> None:
 )
 def check(file: Path, interval: str, gap_policy: str) -> None:
     """Validate FILE (Kaggle export, Binance rows or Yahoo layout) and print a report."""
-    try:
-        report = validate_candles(read_candles(file), interval, gap_policy)  # type: ignore[arg-type]
-    except BVPError as exc:
-        raise click.ClickException(f"{file}: {exc}") from exc
+    candles = read_file(file, str(file))
+    report = validate_file(
+        candles, cast(Interval, interval), cast(GapPolicy, gap_policy), str(file)
+    )
     click.echo(f"file:     {file}")
     click.echo(report.as_text())
     click.echo("status:   ok")

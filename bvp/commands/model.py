@@ -23,6 +23,12 @@ def list_() -> None:
         rows = list_versions(s.tracking_uri, s.mlflow.model_name)
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not rows:  # an empty listing, not an error (like `bvp status`: champion none)
+        click.echo(
+            f"model {s.mlflow.model_name!r}: no versions registered yet. Run "
+            "`bvp pipeline run training --local` (or `make up`) first.",
+            err=True,
+        )
     for r in rows:
         click.echo(
             f"v{r['version']:<4} {r['aliases'] or '-':<28} data to {r['data_last'] or '?'}"

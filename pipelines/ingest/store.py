@@ -21,6 +21,7 @@ import fcntl
 import gzip
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "CandleStore",
     "StoreUpdate",
     "atomic_write_bytes",
+    "file_mode",
     "encode_candles",
     "has_new_data",
 ]
@@ -198,6 +200,32 @@ def encode_candles(candles: pd.DataFrame) -> bytes:
     return gzip.compress(text.encode("utf-8"), mtime=0)
 
 
+def file_mode(path: Path) -> int:
+    """Permission bits for a file written to ``path`` by a temp file and a rename.
+
+    Returns:
+        The mode of the file at ``path`` if there is one, else 0666 minus the umask
+        (what ``open(path, "w")`` would give).
+    """
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, brief)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to ``path`` so readers see the old file or the new one.
 
@@ -206,10 +234,14 @@ def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
     the temp file is removed and ``path`` is untouched; after a hard kill only a
     stray ``.<name>.*.tmp`` may remain (ignored by readers, removed by the next
     :meth:`CandleStore.update`).
+
+    The file keeps the permissions of the file it replaces; a new file gets the
+    usual ones (0666 minus the umask), not ``mkstemp``'s private 0600.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode(path))
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
                 out.write(chunk)

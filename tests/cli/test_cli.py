@@ -1,5 +1,7 @@
 """The CLI: help, data check reports, and errors without tracebacks."""
 
+import gzip
+
 import pytest
 from click.testing import CliRunner
 
@@ -35,7 +37,8 @@ def test_data_check_bundled_4h_reports_gaps():
         (
             "Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,3\n2020-01-03,1,2,0.5,1.5,3\n",
             ["--gaps", "raise"],
-            "1 missing",
+            "expected the next 1d candle after 2020-01-01T00:00Z "
+            "(1 missing; pass --gaps report to accept gaps)",
         ),
     ],
     ids=["negative-volume", "gap-raise"],
@@ -57,3 +60,84 @@ def test_serve_without_champion_explains_what_to_run():
     res = CliRunner().invoke(main, ["serve"])
     assert res.exit_code == 1
     assert "no version for '@champion'" in res.output and "make up" in res.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.csv", b"", "empty file, expected a CSV or JSON candle file"),
+        ("empty.csv.gz", gzip.compress(b""), "empty file"),
+        ("junk.bin", bytes(range(128, 256)) * 4, "not a CSV/JSON candle file (binary"),
+        ("junk.csv.gz", b"\x00\x9f" * 64, "named .gz but has no gzip header"),
+        ("cut.csv.gz", gzip.compress(b"Date,Open\n" * 50)[:25], "not a valid gzip"),
+    ],
+    ids=["empty", "empty-gz", "binary", "not-gz", "cut-gz"],
+)
+def test_data_check_unreadable_file_is_one_line_naming_it(
+    tmp_path, name, content, problem
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    res = CliRunner().invoke(main, ["data", "check", str(path)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.startswith(f"Error: {path}: ") and problem in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
+    res = CliRunner().invoke(main, ["model", "list"])
+    assert res.exit_code == 0, res.output
+    assert "model 'btc-volatility': no versions registered yet" in res.output
+    assert "bvp pipeline run training --local" in res.output
+
+
+@pytest.mark.parametrize(
+    ("env", "lines"),
+    [
+        (
+            {"BVP_SERVING__HTTP_PORT": "abc"},
+            ["BVP_SERVING__HTTP_PORT: got 'abc', expected an integer"],
+        ),
+        (
+            {"BVP_DATA__GAP_POLICY_1D": "maybe", "BVP_UI__PORT": "-"},
+            [
+                "BVP_DATA__GAP_POLICY_1D: got 'maybe', expected one of 'raise' or "
+                "'report'",
+                "BVP_UI__PORT: got '-', expected an integer",
+            ],
+        ),
+        (
+            {"BVP_SERVING__PARALLEL_WORKERS": "-1"},
+            ["BVP_SERVING__PARALLEL_WORKERS: got '-1', expected a number >= 0"],
+        ),
+        (
+            {"BVP_TARGET__THRESHOLDS": "0.3,0.6"},
+            ["BVP_TARGET__THRESHOLDS: got '0.3,0.6', expected JSON like [0.4, 0.65]"],
+        ),
+        (
+            {"BVP_SERVING": '{"http_port": "x"}'},
+            ["BVP_SERVING (http_port): got '{\"http_port\": \"x\"}', expected an "
+             "integer"],
+        ),
+    ],
+    ids=["int", "two-settings", "bound", "not-json", "group-json"],
+)  # fmt: skip
+def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, lines):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    res = CliRunner().invoke(main, ["status"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert sorted(res.output.strip().splitlines()) == [f"Error: {x}" for x in lines]
+
+
+def test_monitoring_view_names_commands_that_exist():
+    import re
+
+    from ui.monitoring import NO_RUNS
+
+    commands = re.findall(r"`bvp ([^`]*)`", NO_RUNS)
+    assert commands
+    for command in commands:
+        words = [w for w in command.split() if not w.startswith("-")]
+        res = CliRunner().invoke(main, [*words, "--help"])
+        assert res.exit_code == 0, (command, res.output)

@@ -181,3 +181,20 @@ def test_atomic_write_creates_and_replaces(tmp_path):
     atomic_write_bytes(path, [b"tw", b"o"])
     assert path.read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask-022", "umask-077"])
+def test_atomic_write_gives_umask_permissions_and_keeps_existing_ones(tmp_path, umask):
+    import os
+    import stat
+
+    path = tmp_path / "f.bin"
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(path, [b"one"])  # mkstemp alone would leave 0600
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+        path.chmod(0o604)
+        atomic_write_bytes(path, [b"two"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o604
+    finally:
+        os.umask(old)

@@ -148,3 +148,88 @@ def test_parse_day_refuses_impossible_dates_and_reads_good_ones() -> None:
         DataValidationError, match="asof: got '2025-02-30', not a calendar date"
     ):
         parse_day("2025-02-30", "asof")
+
+
+def _gzip_of(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.csv", b"", "empty file, expected a CSV or JSON candle file"),
+        ("blank.csv", b"\n \n", "empty file"),
+        ("empty.csv.gz", _gzip_of(b""), "empty file"),
+        ("junk.bin", b"\xb2\x07\xff" * 50, "binary or not UTF-8 text: byte 0xb2"),
+        ("nul.csv", b"Date,Open\n\x00\x01", "binary or not UTF-8 text: byte 0x00"),
+        ("junk.csv.gz", b"\xb2\x07" * 50, "named .gz but has no gzip header"),
+        ("gz-junk.csv.gz", _gzip_of(b"\xff\xfe" * 9), "0xff at offset 0; after gunzip"),
+        ("cut.csv.gz", _gzip_of(b"Date,Open\n" * 99)[:30], "not a valid gzip file"),
+        ("ragged.csv", b'Date,Open\n"2020-01-01,1\n', "not a CSV candle file"),
+        ("bad.json", b"[[1, 2", "not a JSON array of klines"),
+    ],
+    ids=["empty", "blank", "empty-gz", "binary", "nul", "not-gz", "gz-binary",
+         "cut-gz", "ragged", "bad-json"],
+)  # fmt: skip
+def test_unreadable_files_name_the_file_and_the_problem(
+    tmp_path, name, content, problem
+):
+    from ml.errors import CandleFileError
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CandleFileError) as info:
+        read_candles(path)
+    assert str(info.value).startswith(f"{path}: ") and problem in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_bad_value_names_the_file_the_column_and_the_value(tmp_path):
+    from ml.errors import CandleFileError
+
+    path = tmp_path / "bad.csv"
+    path.write_text("Date,Open,High,Low,Close,Volume\n2020-01-01,abc,2,0.5,1.5,3\n")
+    with pytest.raises(CandleFileError) as info:
+        read_candles(path)
+    exc = info.value
+    assert str(exc) == (
+        f"{path}: open at 2020-01-01T00:00Z: got 'abc', expected a number"
+    )
+    assert (exc.column, exc.value, exc.at) == ("open", "abc", "2020-01-01T00:00Z")
+
+
+MS = "1514764800000"
+HEADER = "Open time,Open,High,Low,Close,Volume\n"
+ROW = ",1,2,0.5,1.5,3\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{HEADER}"{MS}"{ROW}"1514851200000"{ROW}',
+        f'"{MS}","1","2","0.5","1.5","3"\n"1514851200000","1","2","0.5","1.5","3"\n',
+        f"{HEADER}{MS}.0{ROW}1514851200000.0{ROW}",
+        f"{HEADER}{MS}{ROW}2018-01-02 00:00:00 UTC{ROW}",
+        f"{HEADER}1514764800{ROW}1514851200000{ROW}",
+    ],
+    ids=["quoted-ms", "quoted-no-header", "ms-as-float", "ms-and-dates", "s-and-ms"],
+)
+def test_epoch_times_as_text_are_read(tmp_path, text):
+    path = tmp_path / "ms.csv"
+    path.write_text(text)
+    times = read_candles(path)["open_time"]
+    assert times.tolist() == [pd.Timestamp("2018-01-01"), pd.Timestamp("2018-01-02")]
+
+
+@pytest.mark.parametrize("value", ["151476480", "999999999999", "1.5", "-1000"])
+def test_bad_epoch_times_say_how_many_digits_are_expected(value):
+    from ml.data import parse_candles
+
+    with pytest.raises(
+        DataValidationError,
+        match=rf"open_time at row 1: got '{value}', expected a timestamp like .* or "
+        r"epoch time as digits \(10 for seconds, 13 for milliseconds",
+    ):
+        parse_candles(f"{HEADER}{value}{ROW}")
