@@ -36,6 +36,7 @@ __all__ = [
     "check_timestamps",
     "check_volume",
     "find_gaps",
+    "gap_setting_hint",
     "validate_candles",
 ]
 
@@ -216,10 +217,22 @@ def find_gaps(candles: pd.DataFrame, interval: Interval) -> list[tuple[str, str,
     ]
 
 
+def gap_setting_hint(interval: str) -> str:
+    """How a user accepts gaps where the policy comes from settings."""
+    return f"BVP_DATA__GAP_POLICY_{interval.upper()}=report accepts gaps"
+
+
 def check_gaps(
-    candles: pd.DataFrame, interval: Interval, policy: GapPolicy
+    candles: pd.DataFrame,
+    interval: Interval,
+    policy: GapPolicy,
+    hint: str | None = None,
 ) -> list[tuple[str, str, int]]:
-    """Find gaps; raise on the first one if the policy is ``raise``."""
+    """Find gaps; raise on the first one if the policy is ``raise``.
+
+    ``hint`` ends the message: what the caller's user can do about a gap (default
+    :func:`gap_setting_hint`; a request has no policy field, a command has a flag).
+    """
     gaps = find_gaps(candles, interval)
     if gaps and policy == "raise":
         before, after, n = gaps[0]
@@ -227,7 +240,7 @@ def check_gaps(
             OPEN_TIME,
             after,
             f"expected the next {interval} candle after {before} "
-            f"({n} missing; set the gap policy to 'report' to accept gaps)",
+            f"({n} missing; {hint or gap_setting_hint(interval)})",
             at=before,
             count=len(gaps),
         )
@@ -235,7 +248,10 @@ def check_gaps(
 
 
 def validate_candles(
-    candles: pd.DataFrame, interval: Interval, gap_policy: GapPolicy = "raise"
+    candles: pd.DataFrame,
+    interval: Interval,
+    gap_policy: GapPolicy = "raise",
+    gap_hint: str | None = None,
 ) -> ValidationReport:
     """Run every contract on a canonical candle frame.
 
@@ -243,6 +259,7 @@ def validate_candles(
         candles: Canonical frame from :func:`ml.data.read_candles`.
         interval: Expected spacing of the candles.
         gap_policy: ``raise`` fails on missing candles; ``report`` lists them.
+        gap_hint: How to accept a gap, for the message (see :func:`check_gaps`).
 
     Returns:
         The report (rows, range, gaps).
@@ -265,7 +282,7 @@ def validate_candles(
     ):
         check(candles)
     check_spacing(candles, interval)
-    gaps = check_gaps(candles, interval, gap_policy)
+    gaps = check_gaps(candles, interval, gap_policy, gap_hint)
     t = candles[OPEN_TIME]
     return ValidationReport(
         interval, len(candles), _stamp(t.iloc[0]), _stamp(t.iloc[-1]), gaps

@@ -297,7 +297,8 @@ class ForecastTransformer(kserve.Model):
         ):
             if frames[key] is not None:
                 try:
-                    validate_candles(frames[key], interval, policy)
+                    validate_candles(frames[key], interval, policy,
+                                     "send every daily candle, oldest first")  # fmt: skip
                 except DataValidationError as exc:
                     raise from_domain(exc, f"{pre}{key}") from None
         daily = frames["candles"]
@@ -633,7 +634,10 @@ def main(argv: list[str] | None = None) -> None:
         settings,
         predictor_base_url(args.predictor_host, args.predictor_use_ssl),
     )
-    model.load()
+    try:
+        model.load()
+    except BVPError as exc:  # a bad candle file or setting: one line, not a traceback
+        raise SystemExit(f"transformer: cannot load the served data: {exc}") from None
     _ModelServer(
         host=settings.transformer.host,
         max_body_bytes=settings.transformer.max_body_bytes,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ml.errors import BVPError, CandleFileError, DataValidationError
+from ml.errors import BVPError, CandleFileError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,20 +39,11 @@ def validate_file(
     Raises:
         click.ClickException: ``label: <the broken rule>``.
     """
-    from ml.data import OPEN_TIME
     from ml.validation import validate_candles
 
     try:
-        report = validate_candles(candles, interval, "report")
+        return validate_candles(
+            candles, interval, gaps, "pass --gaps report to accept gaps"
+        )
     except BVPError as exc:
         raise click.ClickException(f"{label}: {exc}") from exc
-    if report.gaps and gaps == "raise":
-        before, after, n = report.gaps[0]
-        gap = DataValidationError(
-            OPEN_TIME, after,
-            f"expected the next {interval} candle after {before} ({n} missing; "
-            "pass --gaps report to accept gaps)",
-            at=before, count=len(report.gaps),
-        )  # fmt: skip
-        raise click.ClickException(f"{label}: {gap}")
-    return report

@@ -75,20 +75,27 @@ def update(source: str, intervals: tuple[str, ...], gap_policy: str | None) -> N
 
     settings = Settings()
     policy = cast(GapPolicy | None, gap_policy)
+    hint = "pass --gaps report to accept gaps" if policy else None  # else the setting
     for name in intervals or ("1d", "4h"):
         interval = cast(Interval, name)
         try:
             if source == "binance":
                 with _Bar(f"binance {interval}") as bar:
                     result = update_from_binance(
-                        settings, interval, progress=bar, gap_policy=policy
+                        settings,
+                        interval,
+                        progress=bar,
+                        gap_policy=policy,
+                        gap_hint=hint,
                     )
             else:
                 click.echo(
                     f"kaggle {interval}: downloading {settings.data.kaggle_dataset}",
                     err=True,
                 )
-                result = update_from_kaggle(settings, interval, gap_policy=policy)
+                result = update_from_kaggle(
+                    settings, interval, gap_policy=policy, gap_hint=hint
+                )
         except BVPError as exc:
             raise click.ClickException(f"{source} {interval}: {exc}") from exc
         click.echo(_summary(result))

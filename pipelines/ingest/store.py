@@ -137,6 +137,7 @@ class CandleStore:
         interval: Interval,
         incoming: pd.DataFrame,
         gap_policy: GapPolicy | None = None,
+        gap_hint: str | None = None,
     ) -> StoreUpdate:
         """Merge ``incoming`` into the store, validate, and write atomically.
 
@@ -144,6 +145,8 @@ class CandleStore:
             interval: Interval of the candles.
             incoming: Canonical candles from a source (may overlap the store).
             gap_policy: Override of the store's policy for this interval.
+            gap_hint: How the caller's user accepts a gap (a command's flag); default
+                the setting (:func:`ml.validation.gap_setting_hint`).
 
         Returns:
             What was added and the store's report and version afterwards.
@@ -160,7 +163,7 @@ class CandleStore:
                 stale.unlink(missing_ok=True)  # left by a killed writer
             stored = self.load(interval)
             merged = merge_candles(stored, incoming)
-            report = validate_candles(merged.candles, interval, policy)
+            report = validate_candles(merged.candles, interval, policy, gap_hint)
             old_gaps = set(find_gaps(stored, interval)) if len(stored) else set()
             new_gaps = [g for g in report.gaps if g not in old_gaps]
             written = merged.added > 0

@@ -59,6 +59,7 @@ def update_from_binance(
     client: BinanceClient | None = None,
     progress: Progress | None = None,
     gap_policy: GapPolicy | None = None,
+    gap_hint: str | None = None,
 ) -> IngestResult:
     """Fetch closed Binance candles after the store's last one and merge them.
 
@@ -69,6 +70,7 @@ def update_from_binance(
         client: Klines client (default: from settings); its clock defines "now".
         progress: Progress callback, see :data:`Progress`.
         gap_policy: Override of the store's gap policy.
+        gap_hint: How the user accepts a gap (see :meth:`CandleStore.update`).
 
     Returns:
         Fetch counts and the store update (rows added, report, version).
@@ -96,7 +98,10 @@ def update_from_binance(
             client.close()
     newer = count_newer(stored, fetched)
     return IngestResult(
-        "binance", len(fetched), newer, store.update(interval, fetched, gap_policy)
+        "binance",
+        len(fetched),
+        newer,
+        store.update(interval, fetched, gap_policy, gap_hint),
     )
 
 
@@ -107,13 +112,14 @@ def update_from_kaggle(
     store: CandleStore | None = None,
     now: pd.Timestamp | None = None,
     gap_policy: GapPolicy | None = None,
+    gap_hint: str | None = None,
 ) -> IngestResult:
     """Download the configured Kaggle dataset and merge the interval's candles."""
     store = store or CandleStore.from_settings(settings)
     frame = download_kaggle_candles(settings.data, interval, now or _utc_now())
     newer = count_newer(store.load(interval), frame)
     return IngestResult(
-        "kaggle", len(frame), newer, store.update(interval, frame, gap_policy)
+        "kaggle", len(frame), newer, store.update(interval, frame, gap_policy, gap_hint)
     )
 
 

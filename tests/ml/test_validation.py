@@ -75,9 +75,12 @@ def test_missing_days_raise_or_are_reported(daily):
     gappy = daily.drop(index=[15, 16, 17]).reset_index(drop=True)
     with pytest.raises(
         DataValidationError,
-        match=r"open_time at 2018-01-15T00:00Z: got '2018-01-19T00:00Z'.*3 missing",
+        match=r"open_time at 2018-01-15T00:00Z: got '2018-01-19T00:00Z'.*\(3 missing; "
+        r"BVP_DATA__GAP_POLICY_1D=report accepts gaps\)",
     ):
         validate_candles(gappy, "1d", "raise")
+    with pytest.raises(DataValidationError, match=r"\(3 missing; use --gaps\)"):
+        validate_candles(gappy, "1d", "raise", "use --gaps")
     report = validate_candles(gappy, "1d", "report")
     assert report.gaps == [("2018-01-15T00:00Z", "2018-01-19T00:00Z", 3)]
     assert report.missing == 3 and "1 (3 missing candles)" in report.as_text()

@@ -222,6 +222,10 @@ def test_error_messages_name_the_field_as_the_request_does(stack):
     assert huge.status_code == 422 and huge.json()["field"] == "pad"
     assert len(huge.content) < 2_000, len(huge.content)
     assert "(200000 characters)" in huge.json()["value"]
+    gap = _post(stack, {"candles": _gap()}).json()
+    assert gap["error"].endswith(
+        "(1 missing; send every daily candle, oldest first)"
+    ), gap
     far = _post(
         stack,
         {"candles": _candles(), "candles_4h": _kaggle_rows("4h", "2019-01-01", 60)},
