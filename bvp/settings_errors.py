@@ -64,6 +64,8 @@ def describe_settings_error(
 
 
 def _line(err: Any, env: Mapping[str, str]) -> str:
+    if err["type"] == "extra_forbidden":
+        return _unknown(tuple(str(p) for p in err["loc"]), env, err["input"])
     path = _field_path(tuple(str(p) for p in err["loc"]))
     rest = [
         f"item {p + 1}" if isinstance(p, int) else str(p)
@@ -77,6 +79,21 @@ def _line(err: Any, env: Mapping[str, str]) -> str:
             return f"{name}{where}: got {env[name]!r}, {_expected(err)}"
     where = f" ({'.'.join(rest)})" if rest else ""
     return f"{_env_name(path)}{where}: got {err['input']!r}, {_expected(err)}"
+
+
+def _unknown(loc: tuple[str, ...], env: Mapping[str, str], value: Any) -> str:
+    """``BVP_SERVING__HTTP_PROT: unknown setting; did you mean BVP_SERVING__HTTP_PORT?``"""
+    import difflib
+
+    group = _field_path(loc[:-1]) if len(loc) > 1 else ()
+    model: Any = Settings
+    for part in group:
+        model = model.model_fields[part].annotation
+    known = [_env_name((*group, f)) for f in model.model_fields]
+    name = _env_name(loc)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+    return f"{name}: got {env.get(name, value)!r}, an unknown setting; {hint}"
 
 
 def _expected(err: Any) -> str:

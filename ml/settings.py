@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml._typing import GapPolicy
@@ -32,7 +32,14 @@ __all__ = [
 ]
 
 
-class DataSettings(BaseModel):
+class _Group(BaseModel):
+    """A settings group: an unknown key (BVP_SERVING__HTTP_PROT) is an error, not
+    silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSettings(_Group):
     daily_path: Path | None = None
     """Daily candle file; None means the bundled Binance BTCUSDT file."""
     h4_path: Path | None = None
@@ -75,7 +82,7 @@ class DataSettings(BaseModel):
     ``KAGGLE_KEY`` from the environment, then ``~/.kaggle/kaggle.json``."""
 
 
-class TargetSettings(BaseModel):
+class TargetSettings(_Group):
     thresholds: tuple[float, float] = DEFAULT_THRESHOLDS
     """V30 cut points (annualised): Low if V30 <= first, Normal if <= second, else High."""
     window: int = V30_WINDOW
@@ -91,7 +98,7 @@ class TargetSettings(BaseModel):
         return v
 
 
-class TrainSettings(BaseModel):
+class TrainSettings(_Group):
     seed: int = 7
     """Seed for every random number generator."""
     n_estimators: int = 300
@@ -120,7 +127,7 @@ class TrainSettings(BaseModel):
     """Comma-separated baselines evaluated walk-forward beside the model ("" for none)."""
 
 
-class MlflowSettings(BaseModel):
+class MlflowSettings(_Group):
     tracking_uri: str | None = None
     """MLflow tracking URI; None means sqlite at ``<home>/mlflow.db``."""
     artifact_root: str | None = None
@@ -133,7 +140,7 @@ class MlflowSettings(BaseModel):
     """Alias of the model version that serves."""
 
 
-class ServingSettings(BaseModel):
+class ServingSettings(_Group):
     host: str = "127.0.0.1"
     """MLServer bind address."""
     http_port: int = 8080
@@ -158,7 +165,7 @@ class ServingSettings(BaseModel):
     """Client timeout for predictor calls."""
 
 
-class TransformerSettings(BaseModel):
+class TransformerSettings(_Group):
     host: str = "127.0.0.1"
     """Transformer bind address."""
     http_port: int = 8090
@@ -190,7 +197,7 @@ class TransformerSettings(BaseModel):
     probabilities at the trained thresholds only."""
 
 
-class UiSettings(BaseModel):
+class UiSettings(_Group):
     host: str = "127.0.0.1"
     """Gradio bind address."""
     port: int = 7860
@@ -202,7 +209,7 @@ class UiSettings(BaseModel):
     (``transformer_url``)."""
 
 
-class AwsSettings(BaseModel):
+class AwsSettings(_Group):
     region: str = "us-east-1"
     """AWS region."""
     endpoint_url: str | None = None
@@ -245,7 +252,7 @@ DeployTarget = Literal["none", "kserve", "sagemaker"]
 NewDataSource = Literal["none", "binance", "kaggle"]
 
 
-class MonitoringSettings(BaseModel):
+class MonitoringSettings(_Group):
     experiment: str = "volatility_monitoring"
     """Experiment for monitoring runs."""
     window_days: int = 180

@@ -119,8 +119,13 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
             ["BVP_SERVING (http_port): got '{\"http_port\": \"x\"}', expected an "
              "integer"],
         ),
+        (
+            {"BVP_SERVING__HTTP_PROT": "9000"},
+            ["BVP_SERVING__HTTP_PROT: got '9000', an unknown setting; did you mean "
+             "BVP_SERVING__HTTP_PORT?"],
+        ),
     ],
-    ids=["int", "two-settings", "bound", "not-json", "group-json"],
+    ids=["int", "two-settings", "bound", "not-json", "group-json", "misspelled"],
 )  # fmt: skip
 def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, lines):
     for key, value in env.items():
