@@ -17,18 +17,22 @@ __all__ = [
     "CONTENT_TYPE",
     "INPUT_DATATYPES",
     "INPUT_NAME",
+    "OUTPUT_NAMES",
     "PROBA_OUTPUT",
     "PredictorUnavailableError",
     "V2InputError",
     "V2Tensor",
     "build_infer_request",
     "check_infer_inputs",
+    "check_infer_outputs",
     "infer_proba",
     "parse_proba",
 ]
 
 INPUT_NAME = "features"
 PROBA_OUTPUT = "predict_proba"
+OUTPUT_NAMES = ("predict", PROBA_OUTPUT)
+"""Outputs the served runtime (mlserver-xgboost) can compute."""
 CONTENT_TYPE = "np"
 """The only content type the predictor decodes (MLServer's NumPy codec)."""
 
@@ -218,6 +222,20 @@ def check_infer_inputs(
         types = set(map(type, values))
     _check_values(f"{field}.data", values, types, t.datatype, k)
     return values
+
+
+def check_infer_outputs(names: Sequence[str]) -> None:
+    """Check the requested output names (``outputs[i].name``) of a V2 request.
+
+    Raises:
+        V2InputError: The first name the runtime cannot compute.
+    """
+    for i, name in enumerate(names):
+        if name not in OUTPUT_NAMES:
+            raise V2InputError(
+                f"outputs[{i}].name", name,
+                "expected " + " or ".join(f'"{n}"' for n in OUTPUT_NAMES),
+            )  # fmt: skip
 
 
 def build_infer_request(x: FloatArray, request_id: str | None = None) -> dict[str, Any]:
