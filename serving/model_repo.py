@@ -14,6 +14,7 @@ server never sees a half-written model.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -54,7 +55,8 @@ def model_settings(
     """MLServer ``model-settings.json`` for the booster file next to it.
 
     Adaptive batching is written only when ``max_batch_size`` > 1 (MLServer's own
-    default is off); see ``bench/serving.py`` for why it stays off by default.
+    default is off); the served repository passes ``BVP_SERVING__MAX_BATCH_SIZE``
+    (default 32, chosen with ``bench/serving.py``: see ``ml.settings``).
     """
     out: dict[str, Any] = {
         "name": name,
@@ -78,6 +80,9 @@ def prepare_repository(
     root = settings.home / "serving" / "repo"
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".repo-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide it from other users
     name = settings.mlflow.model_name
     (tmp / name).mkdir()
     shutil.copy2(booster, tmp / name / BOOSTER_FILE)
