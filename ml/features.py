@@ -105,10 +105,15 @@ def daily_rv_from_intraday(candles_4h: pd.DataFrame) -> pd.Series:
         RV_d = (6 / n_d) * sum of squared 4-hour log returns whose candle opens on day
         d, n_d the number of such returns (scaled up when candles are missing). The
         first return of a day spans the previous day's last close to its first close.
+        A return across missing candles is not a 4-hour return and is left out: one
+        spanning a month of missing candles counted as a single 4-hour return made
+        that day's RV, and every window over it, many times too large. A day with no
+        4-hour return is NaN (the features fall back to its daily squared return).
     """
     t = candles_4h[OPEN_TIME]
-    r = np.log(candles_4h[CLOSE].to_numpy(dtype="float64"))
-    r2 = pd.Series(np.diff(r, prepend=np.nan) ** 2, index=t.dt.normalize())
+    r = np.diff(np.log(candles_4h[CLOSE].to_numpy(dtype="float64")), prepend=np.nan)
+    step = t.diff().to_numpy() == np.timedelta64(4, "h")
+    r2 = pd.Series(np.where(step, r**2, np.nan), index=t.dt.normalize())
     grouped = r2.groupby(level=0)
     return (grouped.sum(min_count=1) * 6.0 / grouped.count()).rename("rv_4h")
 

@@ -121,3 +121,28 @@ def test_prior_features_follow_the_thresholds(candles):
         np.testing.assert_allclose(
             a.x[300, h - 1, lo : hi + 1], want[0], rtol=1e-8, atol=1e-10
         )
+
+
+def test_4h_rv_leaves_out_returns_across_missing_candles():
+    """Hand-computed: a return across missing candles is not a 4-hour return."""
+    import pandas as pd
+
+    from ml.features import daily_rv_from_intraday
+
+    t = pd.date_range("2024-01-01", periods=12, freq="4h")
+    close = np.exp(np.array([0.0, 0.01, 0.03, 0.02, 0.02, 0.05,  # day 1
+                             0.04, 0.06, 0.0, 0.01, 0.03, 0.03]))  # fmt: skip
+    frame = pd.DataFrame({"open_time": t, "close": close})
+    full = daily_rv_from_intraday(frame)
+    day1 = np.array([0.01, 0.02, -0.01, 0.0, 0.03]) ** 2  # first return has no prior
+    day2 = np.array([-0.01, 0.02, -0.06, 0.01, 0.02, 0.0]) ** 2
+    np.testing.assert_allclose(full.to_numpy(), [6 / 5 * day1.sum(), day2.sum()])
+    # drop day 2's 04:00..12:00 candles: its 16:00 return spans 16 hours and is left
+    # out, leaving 00:00 and 20:00 (2 returns, scaled by 6/2)
+    gappy = daily_rv_from_intraday(frame.drop(index=[7, 8, 9]).reset_index(drop=True))
+    want2 = 6 / 2 * (0.01**2 + 0.0**2)
+    np.testing.assert_allclose(gappy.to_numpy(), [6 / 5 * day1.sum(), want2])
+    # one candle a month later contributes nothing (NaN day: daily r^2 is used)
+    far = pd.concat([frame, pd.DataFrame({"open_time": [pd.Timestamp("2024-02-01")],
+                                          "close": [5.0]})], ignore_index=True)  # fmt: skip
+    assert np.isnan(daily_rv_from_intraday(far).iloc[-1])
