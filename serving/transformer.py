@@ -184,6 +184,17 @@ class ForecastTransformer(kserve.Model):
         self, payload: Any, headers: dict[str, str] | None = None
     ) -> _Prepared:
         """Validate the request and compute the model inputs of every item."""
+        try:
+            return await self._preprocess(payload, headers)
+        except RecursionError:  # JSON nested deeper than Python's recursion limit
+            raise RequestError(
+                "body", None, "body: nested too deeply, expected a request object "
+                "like {\"asof\": \"2025-05-27\"}", 400,
+            ) from None  # fmt: skip
+
+    async def _preprocess(
+        self, payload: Any, headers: dict[str, str] | None
+    ) -> _Prepared:
         raw = _decode(payload)
         batch = isinstance(raw, dict) and INSTANCES in raw
         if batch:
@@ -439,9 +450,10 @@ def _decode(payload: Any) -> Any:
     if isinstance(payload, bytes):
         try:
             return json.loads(payload, parse_constant=_no_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
             raise RequestError(
-                "body", _short(payload), f"body: expected JSON ({exc})", 400
+                "body", _short(payload), f"body: expected JSON ({why})", 400
             ) from None
     if isinstance(payload, dict | list | str | int | float | bool) or payload is None:
         return payload  # all but a dict are refused by parse_request, naming the body

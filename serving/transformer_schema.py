@@ -274,15 +274,19 @@ def from_domain(exc: DataValidationError, prefix: str = "") -> RequestError:
 
 def error_body(exc: RequestError) -> dict[str, Any]:
     """The JSON body of a 4xx answer."""
-    body: dict[str, Any] = {
-        "error": str(exc),
-        "field": exc.field,
+    body: dict[str, Any] = {  # every part bounded: a 1 MB key or value is not echoed
+        "error": _cut(str(exc), 600),
+        "field": _cut(exc.field, 200) if isinstance(exc.field, str) else exc.field,
         "value": _jsonable(exc.value),
     }
     for extra in ("at", "needed", "got"):
         if getattr(exc, extra, None) is not None:
             body[extra] = _jsonable(getattr(exc, extra))
     return body
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _jsonable(v: Any, depth: int = 0) -> Any:
@@ -293,7 +297,7 @@ def _jsonable(v: Any, depth: int = 0) -> Any:
     if isinstance(v, bool | int | float) or v is None:
         return v
     if isinstance(v, str):
-        return v if len(v) <= 200 else f"{v[:200]}... ({len(v)} characters)"
+        return _cut(v, 200)
     if isinstance(v, list | tuple) and depth < 3:
         return [_jsonable(x, depth + 1) for x in v[:20]]
     return _brief(v, 200)

@@ -222,6 +222,15 @@ def test_error_messages_name_the_field_as_the_request_does(stack):
     assert huge.status_code == 422 and huge.json()["field"] == "pad"
     assert len(huge.content) < 2_000, len(huge.content)
     assert "(200000 characters)" in huge.json()["value"]
+    for raw in (
+        b'{"asof": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+        b'{"instances": [{"asof": ' + b"[" * 3000 + b"]" * 3000 + b"}]}",
+    ):
+        deep = _post(stack, None, raw)
+        assert deep.status_code == 400 and deep.json()["field"] == "body", deep.text
+    for body in ({"k" * 250_000: 1}, {"asof": "2" * 250_000}):
+        big = _post(stack, body)
+        assert big.status_code == 422 and len(big.content) < 2_000, len(big.content)
     gap = _post(stack, {"candles": _gap()}).json()
     assert gap["error"].endswith(
         "(1 missing; send every daily candle, oldest first)"
