@@ -157,15 +157,26 @@ def replay(
         rule's verdict, hindsight checks and each policy's served log loss
         (``ll_<policy>``: mean over that period's origins and horizons, all labels).
     """
+    from ml.data import parse_day
+    from ml.errors import DataValidationError
+
     cfg = cfg or ReplayConfig()
-    models = _Models(panel, cfg.spec, cfg.stride)
-    first = max(panel.day_index(cfg.start), panel.first_usable + cfg.window_days)
+    start = parse_day(cfg.start, "start")
+    first = max(panel.day_index(start), panel.first_usable + cfg.window_days)
     last = (
         len(panel.days) - 1
         if end is None
-        else min(panel.day_index(end), len(panel.days) - 1)
+        else min(panel.day_index(parse_day(end, "end")), len(panel.days) - 1)
     )
     days = list(range(first, last + 1, cfg.every_days))
+    if len(days) < 2:  # the first decision day only sets the baseline
+        latest = last - cfg.every_days
+        raise DataValidationError(
+            "start", cfg.start,
+            f"expected {panel.days[max(latest, 0)].date()} or earlier: a replay needs two "
+            f"decision days {cfg.every_days} days apart up to {panel.days[last].date()}",
+        )  # fmt: skip
+    models = _Models(panel, cfg.spec, cfg.stride)
     mon = seed = never = first
     rows = []
     for k, d in enumerate(days):

@@ -9,7 +9,7 @@ transformer and Gradio on 127.0.0.1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +30,10 @@ __all__ = [
     "UiSettings",
     "MonitoringSettings",
 ]
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+"""A TCP port (a port outside 1..65535 made the server bind a random one)."""
 
 
 class _Group(BaseModel):
@@ -85,9 +89,9 @@ class DataSettings(_Group):
 class TargetSettings(_Group):
     thresholds: tuple[float, float] = DEFAULT_THRESHOLDS
     """V30 cut points (annualised): Low if V30 <= first, Normal if <= second, else High."""
-    window: int = V30_WINDOW
+    window: int = Field(default=V30_WINDOW, ge=2)
     """Days of log returns in V30."""
-    max_horizon: int = 30
+    max_horizon: int = Field(default=30, ge=1, le=30)
     """Largest forecast horizon in days; horizons are 1..max_horizon."""
 
     @field_validator("thresholds")
@@ -143,11 +147,11 @@ class MlflowSettings(_Group):
 class ServingSettings(_Group):
     host: str = "127.0.0.1"
     """MLServer bind address."""
-    http_port: int = 8080
+    http_port: Port = 8080
     """MLServer REST port (V2 protocol)."""
-    grpc_port: int = 8081
+    grpc_port: Port = 8081
     """MLServer gRPC port."""
-    metrics_port: int = 8082
+    metrics_port: Port = 8082
     """MLServer Prometheus metrics port."""
     parallel_workers: int = Field(default=1, ge=0)
     """MLServer inference worker processes (0 runs inference in the server process).
@@ -168,9 +172,9 @@ class ServingSettings(_Group):
 class TransformerSettings(_Group):
     host: str = "127.0.0.1"
     """Transformer bind address."""
-    http_port: int = 8090
+    http_port: Port = 8090
     """Transformer REST port."""
-    grpc_port: int = 8091
+    grpc_port: Port = 8091
     """Transformer gRPC port."""
     max_batch: int = Field(default=64, ge=1)
     """Largest number of instances in one request (``{"instances": [...]}``)."""
@@ -200,7 +204,7 @@ class TransformerSettings(_Group):
 class UiSettings(_Group):
     host: str = "127.0.0.1"
     """Gradio bind address."""
-    port: int = 7860
+    port: Port = 7860
     """Gradio port."""
     root_path: str = ""
     """Sub-path when served behind an ingress (e.g. /btc)."""
@@ -312,8 +316,8 @@ class Settings(BaseSettings):
     """State directory: MLflow database and artifacts, pipeline root, logs, pids."""
     log_json: bool = False
     """Log as JSON lines."""
-    log_level: str = "INFO"
-    """Root log level."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Root log level (any case)."""
     data: DataSettings = Field(default_factory=DataSettings)
     target: TargetSettings = Field(default_factory=TargetSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
@@ -323,6 +327,18 @@ class Settings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _non_empty_home(cls, v: object) -> object:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("expected a directory (an empty value would mean the current one)")
+        return v
 
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:

@@ -82,6 +82,8 @@ def run(name: str, local: bool, host: str | None, params: tuple[str, ...]) -> No
             )
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
+    except _unreachable() as exc:
+        raise _host_error(host or "", exc) from exc
 
 
 @cli.command("schedule")
@@ -133,8 +135,26 @@ def schedule(
         )
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
+    except _unreachable() as exc:
+        raise _host_error(host, exc) from exc
     click.echo(
         f"recurring run {rid} on {host}: monitoring at cron {cron or s.monitoring.cron!r}"
+    )
+
+
+def _unreachable() -> tuple[type[Exception], ...]:
+    """What a KFP client raises for a host it cannot reach or parse: urllib3's
+    HTTPError family (MaxRetryError, LocationParseError), OSError, ValueError."""
+    import urllib3
+
+    return (urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
+def _host_error(host: str, exc: Exception) -> click.ClickException:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    detail = first if len(first) <= 200 else f"{first[:200]}..."
+    return click.ClickException(
+        f"--host {host}: cannot reach the KFP API ({type(exc).__name__}: {detail})"
     )
 
 

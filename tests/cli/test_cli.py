@@ -124,8 +124,27 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
             ["BVP_SERVING__HTTP_PROT: got '9000', an unknown setting; did you mean "
              "BVP_SERVING__HTTP_PORT?"],
         ),
+        (
+            {"BVP_SERVING__HTTP_PORT": "99999"},
+            ["BVP_SERVING__HTTP_PORT: got '99999', expected a number <= 65535"],
+        ),
+        (
+            {"BVP_LOG_LEVEL": "LOUD"},
+            ["BVP_LOG_LEVEL: got 'LOUD', expected one of 'DEBUG', 'INFO', 'WARNING', "
+             "'ERROR' or 'CRITICAL'"],
+        ),
+        (
+            {"BVP_HOME": ""},
+            ["BVP_HOME: got '', expected a directory (an empty value would mean the "
+             "current one)"],
+        ),
+        (
+            {"BVP_TARGET__MAX_HORIZON": "0"},
+            ["BVP_TARGET__MAX_HORIZON: got '0', expected a number >= 1"],
+        ),
     ],
-    ids=["int", "two-settings", "bound", "not-json", "group-json", "misspelled"],
+    ids=["int", "two-settings", "bound", "not-json", "group-json", "misspelled",
+         "port-range", "log-level", "empty-home", "horizon"],
 )  # fmt: skip
 def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, lines):
     for key, value in env.items():
@@ -146,3 +165,19 @@ def test_monitoring_view_names_commands_that_exist():
         words = [w for w in command.split() if not w.startswith("-")]
         res = CliRunner().invoke(main, [*words, "--help"])
         assert res.exit_code == 0, (command, res.output)
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("yesterday", "start: got 'yesterday', expected a date YYYY-MM-DD"),
+        ("2030-01-01", "start: got '2030-01-01', expected 2025-05-20 or earlier: a "
+         "replay needs two decision days 7 days apart up to 2025-05-27"),
+    ],
+    ids=["unreadable", "after-the-data"],
+)  # fmt: skip
+def test_replay_start_is_checked_before_any_fit(tmp_path, monkeypatch, start, message):
+    monkeypatch.setenv("BVP_HOME", str(tmp_path))
+    res = CliRunner().invoke(main, ["replay", "--from", start])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"Error: {message}" in res.output
