@@ -212,6 +212,18 @@ def check_infer_inputs(
             f"{field}.data", t.data, f"expected a list of {shape[0] * k} numbers"
         )
     types = set(map(type, t.data))
+    if list in types:  # nested: exactly n rows of k values, as the shape says
+        for i, row in enumerate(t.data):
+            if (
+                not isinstance(row, list)
+                or len(row) != k
+                or any(isinstance(v, list) for v in row)
+            ):
+                raise V2InputError(
+                    f"{field}.data[{i}]", row,
+                    f"expected a row of {k} numbers (shape {shape})",
+                    shown=f"{len(row)} values" if isinstance(row, list) else None,
+                )  # fmt: skip
     values = _flatten(t.data) if list in types else t.data
     if len(values) != shape[0] * k:
         raise V2InputError(

@@ -64,6 +64,11 @@ def _body(shape, data, datatype="FP32", **extra):
 
 # id -> (request body, text the error must contain: the field and the value)
 MALFORMED = {
+    "ragged-rows": (
+        _body([1, K], [ROW[:10], ROW[10:]]),
+        f"inputs[0].data[0]: got 10 values, expected a row of {K} numbers "
+        f"(shape [1, {K}])",
+    ),
     "wrong-feature-count": (
         _body([1, K - 1], ROW[:-1]),
         f"inputs[0].shape: got [1, {K - 1}], expected [n, {K}] with n >= 1",
