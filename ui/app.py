@@ -235,10 +235,17 @@ def run_forecast(
 def run_history(
     candles: CandleSource, thresholds: tuple[float, float], days: float
 ) -> Any:
-    """Price and V30 for the last ``days`` days."""
-    return history_figure(
-        history_frame(candles.daily, thresholds, int(days)), thresholds
-    )
+    """Price and V30 for the last ``days`` days.
+
+    Raises:
+        gr.Error: ``days`` is not a whole number of days the data holds (the plot has
+            no status line, so the message goes to Gradio's error toast / the API).
+    """
+    try:
+        n = _whole(days, "days", 1, len(candles.daily))
+    except DataValidationError as exc:
+        raise gr.Error(str(exc)) from None
+    return history_figure(history_frame(candles.daily, thresholds, n), thresholds)
 
 
 def run_backtest(
@@ -252,7 +259,9 @@ def run_backtest(
                 raise DataValidationError(name, day, "expected a date YYYY-MM-DD")
         champ, preds = load_predictions(settings)
         models = sorted(preds["model"].unique(), key=lambda m: (m != DEFAULT_MODEL, m))
-        model = model if model in models else models[0]
+        if model and model not in models:
+            raise DataValidationError("model", model, f"expected one of {models}")
+        model = model or models[0]
         frame = said_vs_happened(preds, model, int(horizon), start or None, end or None)
     except Exception as exc:  # noqa: BLE001
         return error_message(exc, "compare with the backtest"), None, gr.update()
@@ -420,11 +429,13 @@ def build_app(
                     elem_id="bt-horizon",
                 )
                 bt_start = gr.Textbox(
-                    label="From target day (empty: first)", elem_id="bt-start"
-                )
+                    label="From target day (empty: first)", elem_id="bt-start",
+                    placeholder="YYYY-MM-DD",
+                )  # fmt: skip
                 bt_end = gr.Textbox(
-                    label="To target day (empty: last)", elem_id="bt-end"
-                )
+                    label="To target day (empty: last)", elem_id="bt-end",
+                    placeholder="YYYY-MM-DD",
+                )  # fmt: skip
                 bt_go = gr.Button("Compare", elem_id="bt-run")
             bt_text = gr.Markdown(elem_id="bt-summary")
             bt_plot = gr.Plot(elem_id="bt-plot")
@@ -488,7 +499,8 @@ def build_app(
                  preprocess=False)  # fmt: skip
         asof.submit(forecast_cb, **f_io, **private)
         app.load(forecast_cb, **f_io, **private)
-        span.release(history_cb, inputs=span, outputs=hist, api_name="history")
+        span.release(history_cb, inputs=span, outputs=hist, api_name="history",
+                     preprocess=False)  # fmt: skip
         app.load(history_cb, inputs=span, outputs=hist, **private)
         b_io = {
             "inputs": [bt_model, bt_h, bt_start, bt_end],

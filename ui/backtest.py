@@ -121,14 +121,11 @@ def said_vs_happened(
 
 
 def _day(value: str | None, default: pd.Timestamp, name: str) -> pd.Timestamp:
+    from ml.data import parse_day
+
     if value is None or not str(value).strip():
         return pd.Timestamp(default)
-    try:
-        return pd.Timestamp(str(value).strip()).normalize()
-    except ValueError as exc:
-        raise DataValidationError(
-            name, value, "expected a date like 2024-06-30"
-        ) from exc
+    return parse_day(str(value).strip(), name)
 
 
 def summarize_said_vs_happened(frame: pd.DataFrame) -> dict[str, float]:

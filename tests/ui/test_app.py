@@ -228,3 +228,18 @@ def test_monitoring_shows_latest_run_report_and_replay(monitored):
         and Path(report).read_text() == "<html>drift</html>"
     )
     assert replay == str(monitored.home / "reports" / "replay.png")
+
+
+def test_history_days_that_are_not_a_whole_number_are_named():
+    import gradio as gr
+
+    from ui.app import run_history
+
+    class Candles:
+        daily = pd.DataFrame({"close": np.ones(200)})
+
+    with pytest.raises(gr.Error, match=r"days: got 'abc', expected a number"):
+        run_history(Candles(), (0.4, 0.65), "abc")  # type: ignore[arg-type]
+    with pytest.raises(gr.Error, match=r"days: got 500, expected a whole number "
+                       r"from 1 to 200"):  # fmt: skip
+        run_history(Candles(), (0.4, 0.65), 500)  # type: ignore[arg-type]

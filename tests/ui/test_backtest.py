@@ -94,7 +94,7 @@ def test_said_vs_happened_filters_target_days_inclusive():
             1,
             "yesterday-ish",
             None,
-            r"start: got 'yesterday-ish', expected a date like",
+            r"start: got 'yesterday-ish', expected a date YYYY-MM-DD",
         ),
     ],
     ids=[
