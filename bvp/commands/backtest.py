@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import click
 
 from bvp.commands._candles import read_file, validate_file
 from ml._typing import GapPolicy
 from ml.errors import BVPError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @click.command("backtest")
@@ -62,11 +59,11 @@ def backtest(
     from pipelines.steps import atomic_write_bytes
 
     _refuse_overwriting(out, {"--data": data, "--data-4h": data_4h})
+    _check_out_folder(out)
     try:
         th = check_thresholds(_numbers(thresholds))
         label = f"--data {data}"
         daily = read_file(data, label)
-        _check_spacing(daily, "--data", data, 24)
         report = validate_file(daily, "1d", cast(GapPolicy, gaps), label)
         if report.gaps:
             click.echo(f"{label}: {len(report.gaps)} gap(s) accepted (--gaps report)")
@@ -74,7 +71,6 @@ def backtest(
         if data_4h is not None:
             label_4h = f"--data-4h {data_4h}"
             h4 = read_file(data_4h, label_4h)
-            _check_spacing(h4, "--data-4h", data_4h, 4)
             validate_file(h4, "4h", "report", label_4h)
             if h4["open_time"].iloc[-1] < daily["open_time"].iloc[-1]:
                 click.echo(
@@ -102,18 +98,14 @@ def backtest(
     click.echo(f"wrote {len(frame)} rows ({known} with realised values) to {out}")
 
 
-def _check_spacing(frame: pd.DataFrame, option: str, path: Path, hours: int) -> None:
-    """Refuse a file whose typical candle spacing is not ``hours`` (a 4-hour file as
-    --data, a daily one as --data-4h)."""
-    import pandas as pd
-
-    if len(frame) < 3:
-        return
-    step = frame["open_time"].diff().median()
-    if step != pd.Timedelta(hours=hours):
-        raise click.ClickException(
-            f"{option} {path}: candles are {step} apart, expected {hours} hours"
-        )
+def _check_out_folder(out: Path) -> None:
+    """Refuse, before the minutes of work, an --out whose folder cannot exist: the
+    nearest existing ancestor must be a directory (missing folders are created)."""
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise click.ClickException(f"--out {out}: {parent} is a file, not a directory")
 
 
 def _numbers(text: str) -> list[float]:
