@@ -8,6 +8,7 @@ transformer and Gradio on 127.0.0.1.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -97,8 +98,13 @@ class TargetSettings(_Group):
     @field_validator("thresholds")
     @classmethod
     def _increasing(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not 0 < v[0] < v[1]:
-            raise ValueError("expected two thresholds with 0 < low < high")
+        from ml.labels import MAX_THRESHOLD
+
+        # the same rule as ml.labels.check_thresholds (API, CLI): Infinity and 11 too
+        if not (math.isfinite(v[1]) and 0 < v[0] < v[1] <= MAX_THRESHOLD):
+            raise ValueError(
+                f"expected two thresholds with 0 < low < high <= {MAX_THRESHOLD:g}"
+            )
         return v
 
 
@@ -337,7 +343,9 @@ class Settings(BaseSettings):
     @classmethod
     def _non_empty_home(cls, v: object) -> object:
         if isinstance(v, str) and not v.strip():
-            raise ValueError("expected a directory (an empty value would mean the current one)")
+            raise ValueError(
+                "expected a directory (an empty value would mean the current one)"
+            )
         return v
 
     @model_validator(mode="after")

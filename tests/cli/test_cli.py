@@ -142,9 +142,14 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
             {"BVP_TARGET__MAX_HORIZON": "0"},
             ["BVP_TARGET__MAX_HORIZON: got '0', expected a number >= 1"],
         ),
+        (
+            {"BVP_TARGET__THRESHOLDS": "[0.4, 11]"},
+            ["BVP_TARGET__THRESHOLDS: got '[0.4, 11]', expected two thresholds with "
+             "0 < low < high <= 10"],
+        ),
     ],
     ids=["int", "two-settings", "bound", "not-json", "group-json", "misspelled",
-         "port-range", "log-level", "empty-home", "horizon"],
+         "port-range", "log-level", "empty-home", "horizon", "threshold-cap"],
 )  # fmt: skip
 def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, lines):
     for key, value in env.items():
