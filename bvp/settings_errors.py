@@ -28,7 +28,6 @@ _EXPECTED = {
     "float_type": "a number",
     "bool_parsing": "true or false",
     "bool_type": "true or false",
-    "extra_forbidden": "a known setting (ml/settings.py lists them)",
 }
 _BOUNDS = {
     "greater_than": ">",

@@ -8,7 +8,6 @@ transformer and Gradio on 127.0.0.1.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml._typing import GapPolicy
-from ml.labels import DEFAULT_THRESHOLDS, V30_WINDOW
+from ml.errors import DataValidationError
+from ml.labels import DEFAULT_THRESHOLDS, MAX_THRESHOLD, V30_WINDOW, check_thresholds
 from ml.monitoring import DecisionRule, GateTest
 
 __all__ = [
@@ -98,14 +98,12 @@ class TargetSettings(_Group):
     @field_validator("thresholds")
     @classmethod
     def _increasing(cls, v: tuple[float, float]) -> tuple[float, float]:
-        from ml.labels import MAX_THRESHOLD
-
-        # the same rule as ml.labels.check_thresholds (API, CLI): Infinity and 11 too
-        if not (math.isfinite(v[1]) and 0 < v[0] < v[1] <= MAX_THRESHOLD):
+        try:  # the API's and the CLI's rule: Infinity and 11 are refused here too
+            return check_thresholds(v)
+        except DataValidationError:
             raise ValueError(
                 f"expected two thresholds with 0 < low < high <= {MAX_THRESHOLD:g}"
-            )
-        return v
+            ) from None
 
 
 class TrainSettings(_Group):

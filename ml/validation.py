@@ -193,9 +193,9 @@ def check_spacing(candles: pd.DataFrame, interval: Interval) -> pd.DataFrame:
             f"expected {interval} candles, {_span(step)} apart: is this the file for "
             "another interval?",
         )  # fmt: skip
-    off = pd.Series(diffs.to_numpy() % step.to_timedelta64() != np.timedelta64(0))
+    off = diffs.to_numpy() % step.to_timedelta64() != np.timedelta64(0)
     if off.any():
-        i = int(np.flatnonzero(off.to_numpy())[0]) + 1
+        i = int(np.flatnonzero(off)[0]) + 1
         raise DataValidationError(
             OPEN_TIME, _stamp(t.iloc[i]),
             f"expected a whole number of {interval} steps after the previous candle "

@@ -14,7 +14,6 @@ server never sees a half-written model.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from ml.models import BOOSTER_FILE
 from ml.settings import Settings
 from ml.structural import STRUCTURAL_FILE
+from pipelines.ingest.store import process_umask
 
 __all__ = ["XGBOOST_RUNTIME", "model_settings", "prepare_repository", "server_settings"]
 
@@ -80,9 +80,7 @@ def prepare_repository(
     root = settings.home / "serving" / "repo"
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".repo-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide it from other users
+    tmp.chmod(0o777 & ~process_umask())  # mkdtemp's 0700 hides it from other users
     name = settings.mlflow.model_name
     (tmp / name).mkdir()
     shutil.copy2(booster, tmp / name / BOOSTER_FILE)

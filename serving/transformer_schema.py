@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ml.data import candles_from_klines
+from ml.data import CANDLE_COLUMNS, candles_from_klines
 from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
 
 __all__ = [
@@ -175,8 +175,7 @@ def _from_validation(exc: ValidationError, prefix: str = "") -> RequestError:
 
 def _brief(v: Any, limit: int = 120) -> str:
     """repr of a value, cut to ``limit`` characters (an error never echoes megabytes)."""
-    text = repr(v)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    return _cut(repr(v), limit)
 
 
 def parse_request(raw: Any, where: str = "") -> ForecastRequest:
@@ -243,9 +242,7 @@ def candles_frame(rows: list[Any], field: str) -> pd.DataFrame:
         raise from_domain(exc, field) from None
 
 
-_REQUEST_KEYS = dict(zip(
-    ("open_time", "open", "high", "low", "close", "volume"), CANDLE_FIELDS, strict=True
-))  # fmt: skip
+_REQUEST_KEYS = dict(zip(CANDLE_COLUMNS, CANDLE_FIELDS, strict=True))
 
 
 def from_domain(exc: DataValidationError, prefix: str = "") -> RequestError:

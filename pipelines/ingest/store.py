@@ -50,6 +50,7 @@ __all__ = [
     "file_mode",
     "encode_candles",
     "has_new_data",
+    "process_umask",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,10 +214,10 @@ def file_mode(path: Path) -> int:
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
-        return 0o666 & ~_umask()
+        return 0o666 & ~process_umask()
 
 
-def _umask() -> int:
+def process_umask() -> int:
     """The process umask, read without changing it where Linux allows."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
