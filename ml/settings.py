@@ -191,6 +191,11 @@ class TransformerSettings(_Group):
     """Largest request body accepted, bytes; larger bodies get 413 before parsing."""
     predictor_timeout_s: float = Field(default=2.0, gt=0)
     """Timeout of one call to the V2 predictor (MLServer), seconds."""
+    predictor_health_check: bool = True
+    """Readiness follows the predictor: ``/v2/health/ready`` and
+    ``/v2/models/{name}/ready`` answer 503 while MLServer is down or its model is not
+    loaded (forecasts would be 503 anyway); liveness stays 200. KServe's
+    ``--enable_predictor_health_check``, on by default here."""
     predictor_retries: int = Field(default=2, ge=0)
     """Extra attempts when the predictor is briefly unavailable (connection refused,
     model reloading); each waits ``predictor_backoff_s`` times the attempt number."""

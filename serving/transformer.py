@@ -32,6 +32,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,24 @@ class ForecastTransformer(kserve.Model):
                  daily.iloc[-1, 0].date(), len(daily))  # fmt: skip
         self.ready = True
         return True
+
+    async def predictor_not_ready(self) -> str | None:
+        """Why the predictor's model cannot answer now, or None when it can."""
+        url = f"{self.predictor_url}/v2/models/{self.name}/ready"
+        t = self.settings.transformer
+        try:
+            resp = await self._predictor_client().get(
+                url, timeout=t.predictor_timeout_s
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__} (is MLServer running?)"
+        return None if resp.status_code == 200 else f"HTTP {resp.status_code}"
+
+    def _predictor_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            t = self.settings.transformer
+            self._client = httpx.AsyncClient(timeout=t.predictor_timeout_s)
+        return self._client
 
     def validate(self, payload: Any) -> Any:
         """Requests are validated in :meth:`preprocess`; nothing left to check."""
@@ -364,15 +383,14 @@ class ForecastTransformer(kserve.Model):
 
     async def _infer(self, request: dict[str, Any]) -> dict[str, Any]:
         t = self.settings.transformer
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=t.predictor_timeout_s)
+        client = self._predictor_client()
         url = f"{self.predictor_url}/v2/models/{self.name}/infer"
         reason = ""
         for attempt in range(t.predictor_retries + 1):
             if attempt:
                 await asyncio.sleep(t.predictor_backoff_s * attempt)
             try:
-                resp = await self._client.post(url, json=request)
+                resp = await client.post(url, json=request)
             except httpx.TimeoutException:
                 raise PredictorUnavailableError(
                     self.predictor_url, f"no answer within {t.predictor_timeout_s} s "
@@ -527,6 +545,28 @@ class BodyLimitMiddleware:
         await JSONResponse(error_body(err), status_code=413)(scope, receive, send)
 
 
+class ReadinessMiddleware:
+    """Readiness routes answer 503 while the predictor cannot (KServe's own predictor
+    check reads MLServer's empty 200 bodies as JSON and fails); liveness and the
+    inference routes are untouched."""
+
+    def __init__(
+        self, app: Any, model_name: str, not_ready: Callable[[], Awaitable[str | None]]
+    ) -> None:
+        self.app, self.not_ready = app, not_ready
+        self.paths = {"/v2/health/ready", f"/v2/models/{model_name}/ready"}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") in self.paths:
+            reason = await self.not_ready()
+            if reason is not None:
+                body = {"error": f"predictor not ready: {reason}", "field": None,
+                        "value": None}  # fmt: skip
+                await JSONResponse(body, status_code=503)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     def __init__(self, size: int) -> None:
         self.size = size
@@ -567,11 +607,13 @@ class _RestServer(RESTServer):
     """KServe's REST server bound to the configured host, with our error bodies."""
 
     def __init__(
-        self, *args: Any, host: str, max_body_bytes: int, **kwargs: Any
-    ) -> None:
+        self, *args: Any, host: str, max_body_bytes: int,
+        readiness: ForecastTransformer | None, **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.config.host = host
         self.max_body_bytes = max_body_bytes
+        self.readiness = readiness
 
     def create_application(self) -> None:
         super().create_application()
@@ -580,14 +622,21 @@ class _RestServer(RESTServer):
         app.add_exception_handler(BVPError, _domain_error)
         app.add_exception_handler(InvalidInput, _invalid_input)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.max_body_bytes)
+        if self.readiness is not None:
+            app.add_middleware(ReadinessMiddleware, model_name=self.readiness.name,
+                               not_ready=self.readiness.predictor_not_ready)  # fmt: skip
 
 
 class _ModelServer(kserve.ModelServer):
     """Single-worker ModelServer whose REST server is :class:`_RestServer`."""
 
-    def __init__(self, host: str, max_body_bytes: int, **kwargs: Any) -> None:
+    def __init__(
+        self, host: str, max_body_bytes: int, readiness: ForecastTransformer | None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.host, self.max_body_bytes = host, max_body_bytes
+        self.readiness = readiness
 
     def start(self, models: list[kserve.Model]) -> None:  # type: ignore[override]
         self._register_and_check_atleast_one_model_is_ready(models)
@@ -597,7 +646,7 @@ class _ModelServer(kserve.ModelServer):
             access_log_format=self.access_log_format, workers=1,
             grace_period=self.grace_period, event_loop=self.event_loop,
             timeout_keep_alive=self.timeout_keep_alive,
-            host=self.host, max_body_bytes=self.max_body_bytes,
+            host=self.host, max_body_bytes=self.max_body_bytes, readiness=self.readiness,
         )  # fmt: skip
         self.servers.append(self._rest_server.start())
         if self.enable_grpc:
@@ -653,6 +702,7 @@ def main(argv: list[str] | None = None) -> None:
     _ModelServer(
         host=settings.transformer.host,
         max_body_bytes=settings.transformer.max_body_bytes,
+        readiness=model if settings.transformer.predictor_health_check else None,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         enable_grpc=args.enable_grpc,

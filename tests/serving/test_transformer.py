@@ -463,13 +463,21 @@ def test_health_endpoints(stack):
 
 
 def test_mlserver_down_gives_503_then_recovers_by_itself(stack):
+    url = stack.transformer.url
+    ready = (f"{url}/v2/models/btc-volatility/ready", f"{url}/v2/health/ready")
     stack.mlserver.kill()
     resp = _post(stack, {"asof": ASOF})
     assert resp.status_code == 503
     assert "unavailable" in resp.json()["error"] and "Traceback" not in resp.text
+    # readiness follows the predictor; liveness does not
+    down = [httpx.get(u) for u in ready]
+    assert [r.status_code for r in down] == [503, 503]
+    assert "predictor not ready: ConnectError" in down[0].json()["error"]
+    assert httpx.get(f"{url}/v2/health/live").status_code == 200
     stack.start_mlserver()
     resp = _post(stack, {"asof": ASOF})
     assert resp.status_code == 200, resp.text
+    assert [httpx.get(u).status_code for u in ready] == [200, 200]
 
 
 def test_alias_move_is_served_without_a_failed_request(stack):
