@@ -261,6 +261,7 @@ def _parse_times(values: pd.Series) -> pd.Series:
             "microseconds)",
             at=f"row {i + 1}",
             count=int(bad.sum()),
+            row=i,
         )
     return parsed
 
@@ -274,7 +275,7 @@ def _parse_numbers(values: pd.Series, name: str, times: pd.Series) -> pd.Series:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataValidationError(
             name, values.iloc[i], "expected a number", at=_stamp(times.iloc[i]),
-            count=int(bad.sum()),
+            count=int(bad.sum()), row=i,
         )  # fmt: skip
     return nums.astype("float64")
 

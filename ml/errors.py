@@ -39,6 +39,8 @@ class DataValidationError(BVPError):
         rule: What was expected, as a sentence fragment ("expected > 0").
         at: Row timestamp or index where the first violation occurs.
         count: How many rows break the same rule.
+        row: 0-based position of that row in the frame, when it is a frame row (an
+            HTTP caller's candles are named by position: ``candles[20].Close``).
     """
 
     status_code = 422
@@ -50,12 +52,14 @@ class DataValidationError(BVPError):
         rule: str,
         at: Any = None,
         count: int = 1,
+        row: int | None = None,
     ) -> None:
         self.column = column
         self.value = value
         self.rule = rule
         self.at = at
         self.count = count
+        self.row = row
         where = f"{column} at {at}" if at is not None else column
         more = f" ({count} rows break this rule)" if count > 1 else ""
         super().__init__(f"{where}: got {value!r}, {rule}{more}")
@@ -78,7 +82,12 @@ class CandleFileError(DataValidationError):
             super().__init__("file", str(path), problem)
         else:
             super().__init__(
-                cause.column, cause.value, cause.rule, at=cause.at, count=cause.count
+                cause.column,
+                cause.value,
+                cause.rule,
+                at=cause.at,
+                count=cause.count,
+                row=cause.row,
             )
         self.path = str(path)
         self.problem = problem

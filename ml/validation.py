@@ -103,7 +103,7 @@ def check_timestamps(candles: pd.DataFrame) -> pd.DataFrame:
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise DataValidationError(
             OPEN_TIME, _stamp(t.iloc[i]), "expected unique timestamps (duplicate)",
-            at=f"row {i + 1}", count=int(dup.sum()),
+            at=f"row {i + 1}", count=int(dup.sum()), row=i,
         )  # fmt: skip
     back = t.diff() <= pd.Timedelta(0)
     if back.any():
@@ -114,6 +114,7 @@ def check_timestamps(candles: pd.DataFrame) -> pd.DataFrame:
             f"expected increasing timestamps (previous row is {_stamp(t.iloc[i - 1])})",
             at=f"row {i + 1}",
             count=int(back.sum()),
+            row=i,
         )
     return candles
 
@@ -127,7 +128,7 @@ def check_prices(candles: pd.DataFrame) -> pd.DataFrame:
             i = int(np.flatnonzero(bad)[0])
             raise DataValidationError(
                 c, float(v[i]), "expected a finite price > 0",
-                at=_stamp(candles[OPEN_TIME].iloc[i]), count=int(bad.sum()),
+                at=_stamp(candles[OPEN_TIME].iloc[i]), count=int(bad.sum()), row=i,
             )  # fmt: skip
     return candles
 
@@ -148,6 +149,7 @@ def check_ohlc(candles: pd.DataFrame) -> pd.DataFrame:
                 f"{rule} = ({o[i]}, {c[i]})",
                 at=_stamp(candles[OPEN_TIME].iloc[i]),
                 count=int(bad.sum()),
+                row=i,
             )
     return candles
 
@@ -160,7 +162,7 @@ def check_volume(candles: pd.DataFrame) -> pd.DataFrame:
         i = int(np.flatnonzero(bad)[0])
         raise DataValidationError(
             VOLUME, float(v[i]), "expected a finite volume >= 0",
-            at=_stamp(candles[OPEN_TIME].iloc[i]), count=int(bad.sum()),
+            at=_stamp(candles[OPEN_TIME].iloc[i]), count=int(bad.sum()), row=i,
         )  # fmt: skip
     return candles
 
@@ -200,7 +202,7 @@ def check_spacing(candles: pd.DataFrame, interval: Interval) -> pd.DataFrame:
             OPEN_TIME, _stamp(t.iloc[i]),
             f"expected a whole number of {interval} steps after the previous candle "
             f"{_stamp(t.iloc[i - 1])} (it is {_span(diffs.iloc[i - 1])} later)",
-            at=f"row {i + 1}", count=int(off.sum()),
+            at=f"row {i + 1}", count=int(off.sum()), row=i,
         )  # fmt: skip
     return candles
 

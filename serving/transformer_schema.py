@@ -14,7 +14,6 @@ plus ``at`` (row time) and ``needed``/``got`` (history) when known.
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -250,16 +249,17 @@ def from_domain(exc: DataValidationError, prefix: str = "") -> RequestError:
 
     The message names the field as the request does: ``instances[1].asof``, not
     ``asof``; a candle row as ``candles[20].Open time`` (0-based, like the request's
-    own errors), not ``open_time at row 21``.
+    own errors), not ``open_time at row 21`` or ``close at 2024-01-05T00:00Z`` (the
+    time stays in ``at``).
     """
     field = f"{prefix}.{exc.column}" if prefix else exc.column
     message, at = str(exc), exc.at
-    row = re.fullmatch(r"row (\d+)", str(at)) if at is not None else None
-    if row and prefix.split(".")[-1] in ("candles", "candles_4h"):
+    if exc.row is not None and prefix.split(".")[-1] in ("candles", "candles_4h"):
         key = _REQUEST_KEYS.get(exc.column, exc.column)
-        field = f"{prefix}[{int(row.group(1)) - 1}].{key}"
+        field = f"{prefix}[{exc.row}].{key}"
         message = field + message.removeprefix(f"{exc.column} at {at}")
-        at = None
+        if str(at).startswith("row "):  # the position is in the field already
+            at = None
     elif prefix and message.startswith(exc.column):
         message = field + message.removeprefix(exc.column)
     err = RequestError(field, exc.value, message, status_code=exc.status_code)

@@ -96,7 +96,7 @@ BAD_REQUESTS = [
     ),
     ("extra_column", {"candles": _with(_candles(), 0, Foo=1)}, 422, "candles[0].Foo"),
     ("short_kline", {"candles": [[1514764800000, "1", "2", "0.5"]]}, 422, "candles[0]"),
-    ("ohlc", {"candles": _with(_candles(), 3, High="1.0")}, 422, "candles.high"),
+    ("ohlc", {"candles": _with(_candles(), 3, High="1.0")}, 422, "candles[3].High"),
     ("horizon_31", {"asof": ASOF, "horizons": [1, 31]}, 422, "horizons"),
     ("horizon_zero", {"asof": ASOF, "horizons": [0]}, 422, "horizons"),
     ("horizon_dup", {"asof": ASOF, "horizons": [3, 3]}, 422, "horizons"),
@@ -218,6 +218,13 @@ def test_error_messages_name_the_field_as_the_request_does(stack):
     assert row["error"].startswith("candles[20].Open time: got "), row
     bad = _post(stack, {"candles": _with(_candles(), 7, High="abc")}).json()
     assert bad["error"] == "candles[7].High: expected a number, got 'abc'"
+    rows = _candles()
+    for i, key, value, rule in ((12, "Close", "-5", "expected a finite price > 0"),
+                                (9, "Volume", "-1", "expected a finite volume >= 0")):  # fmt: skip
+        out = _post(stack, {"candles": _with(rows, i, **{key: value})}).json()
+        assert out["field"] == f"candles[{i}].{key}", out
+        assert out["error"] == f"candles[{i}].{key}: got {float(value)}, {rule}", out
+        assert out["at"] == rows[i]["Open time"][:10] + "T00:00Z", out
     huge = _post(stack, {"asof": ASOF, "pad": "y" * 200_000})
     assert huge.status_code == 422 and huge.json()["field"] == "pad"
     assert len(huge.content) < 2_000, len(huge.content)
