@@ -31,6 +31,7 @@ import xgboost as xgb
 from ml._typing import FloatArray, IntArray
 from ml.assessment import assess_champion, gate_losses
 from ml.features import FEATURE_NAMES
+from ml.labels import REGIMES
 from ml.models import RegimeModelSpec, fit_regime_model
 from ml.monitoring import daily_log_losses, decide, feature_drift, gate
 from ml.panel import Panel
@@ -70,12 +71,29 @@ class _Models:
         self.panel, self.spec, self.stride = panel, spec, stride
         self.fitted: dict[int, xgb.XGBClassifier] = {}
 
+    def rows(self, cutoff: int) -> np.ndarray:
+        """Mask of the (origin, horizon) rows the model fitted at ``cutoff`` learns from."""
+        mask = self.panel.label_known(cutoff).copy()
+        mask[np.arange(len(mask)) % self.stride != 0] = False
+        mask[:, np.arange(mask.shape[1]) % self.stride != 0] = False
+        return mask
+
+    def first_cutoff(self) -> int | None:
+        """Earliest cutoff whose rows hold every regime (None: the data never does)."""
+        known = self.rows(len(self.panel.days) + max(self.panel.horizons))
+        when = np.arange(len(self.panel.days))[:, None] + np.asarray(
+            self.panel.horizons
+        )
+        firsts = [when[known & (self.panel.labels == k)] for k in range(len(REGIMES))]
+        return (
+            None
+            if any(len(f) == 0 for f in firsts)
+            else int(max(f.min() for f in firsts))
+        )
+
     def get(self, cutoff: int) -> xgb.XGBClassifier:
         if cutoff not in self.fitted:
-            mask = self.panel.label_known(cutoff).copy()
-            mask[np.arange(len(mask)) % self.stride != 0] = False
-            mask[:, np.arange(mask.shape[1]) % self.stride != 0] = False
-            p = self.panel
+            mask, p = self.rows(cutoff), self.panel
             self.fitted[cutoff] = fit_regime_model(p.x[mask], p.labels[mask], self.spec)
         return self.fitted[cutoff]
 
@@ -177,6 +195,15 @@ def replay(
             f"decision days {cfg.every_days} days apart up to {panel.days[last].date()}",
         )  # fmt: skip
     models = _Models(panel, cfg.spec, cfg.stride)
+    ready = models.first_cutoff()
+    if ready is None or ready > first:  # the first model is fitted on labels known then
+        rule = "the labels never hold all three regimes (low, normal, high)"
+        if ready is not None:
+            rule = (f"expected {panel.days[min(ready, len(panel.days) - 1)].date()} or "
+                    f"later: the regime labels known by {panel.days[first].date()} do "
+                    "not yet hold all three regimes (low, normal, high), and the first "
+                    "model is fitted on them")  # fmt: skip
+        raise DataValidationError("start", cfg.start, rule)
     mon = seed = never = first
     rows = []
     for k, d in enumerate(days):

@@ -93,8 +93,11 @@ def replay(
                 bar.update(1)
 
             out = write_replay(panel, cfg, s.home / "reports", progress=tick)
-    except BVPError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except BVPError as exc:  # the library calls it start; the user typed --from
+        message = str(exc)
+        if getattr(exc, "column", None) == "start":
+            message = "--from" + message.removeprefix("start")
+        raise click.ClickException(message) from exc
     for key, value in out.items():
         click.echo(
             f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}"

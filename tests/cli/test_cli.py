@@ -175,11 +175,14 @@ def test_monitoring_view_names_commands_that_exist():
 @pytest.mark.parametrize(
     ("start", "message"),
     [
-        ("yesterday", "start: got 'yesterday', expected a date YYYY-MM-DD"),
-        ("2030-01-01", "start: got '2030-01-01', expected 2025-05-20 or earlier: a "
+        ("yesterday", "--from: got 'yesterday', expected a date YYYY-MM-DD"),
+        ("2030-01-01", "--from: got '2030-01-01', expected 2025-05-20 or earlier: a "
          "replay needs two decision days 7 days apart up to 2025-05-27"),
+        # the bundled labels hold a 'low' regime only from 2018-10-05 on
+        ("2017-01-01", "--from: got '2017-01-01', expected 2018-10-05 or later: the "
+         "regime labels known by 2018-09-28 do not yet hold all three regimes"),
     ],
-    ids=["unreadable", "after-the-data"],
+    ids=["unreadable", "after-the-data", "before-all-regimes"],
 )  # fmt: skip
 def test_replay_start_is_checked_before_any_fit(tmp_path, monkeypatch, start, message):
     monkeypatch.setenv("BVP_HOME", str(tmp_path))
