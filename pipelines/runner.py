@@ -20,6 +20,7 @@ __all__ = [
     "monitoring_arguments",
     "pipeline_arguments",
     "run_local",
+    "kfp_client",
     "run_on_host",
 ]
 
@@ -167,13 +168,29 @@ def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
     return task.output
 
 
+def kfp_client(host: str) -> Any:
+    """A ``kfp.Client`` for ``host``, made without kfp's version FutureWarning and
+    urllib3's retry warnings: an unreachable host is reported once, by the caller."""
+    import warnings
+
+    import kfp
+
+    pool = logging.getLogger("urllib3.connectionpool")
+    level = pool.level
+    pool.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+            return kfp.Client(host=host)
+    finally:
+        pool.setLevel(level)
+
+
 def run_on_host(
     name: str, arguments: dict[str, Any], host: str, experiment: str
 ) -> str:
     """Submit a run to a KFP API server; returns the run id."""
-    import kfp
-
-    client = kfp.Client(host=host)
+    client = kfp_client(host)
     run = client.create_run_from_pipeline_func(
         _get(name), arguments=arguments, experiment_name=experiment
     )

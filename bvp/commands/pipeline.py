@@ -151,17 +151,21 @@ def _unreachable() -> tuple[type[Exception], ...]:
 
 
 def _host_error(host: str, exc: Exception) -> click.ClickException:
-    first = str(exc).splitlines()[0] if str(exc) else ""
+    """One line: the root cause (urllib3's MaxRetryError wraps it in its ``reason``),
+    without the connection-pool repr in front of it."""
+    cause = getattr(exc, "reason", None) or exc
+    first = str(cause).splitlines()[0] if str(cause) else ""
+    first = first.rpartition("): ")[2] or first
     detail = first if len(first) <= 200 else f"{first[:200]}..."
     return click.ClickException(
-        f"--host {host}: cannot reach the KFP API ({type(exc).__name__}: {detail})"
+        f"--host {host}: cannot reach the KFP API ({type(cause).__name__}: {detail})"
     )
 
 
 def _kfp_client(host: str):  # noqa: ANN202 - kfp is imported lazily
-    import kfp
+    from pipelines.runner import kfp_client
 
-    return kfp.Client(host=host)
+    return kfp_client(host)
 
 
 def _parse_param(p: str) -> tuple[str, object]:

@@ -189,3 +189,30 @@ def test_replay_start_is_checked_before_any_fit(tmp_path, monkeypatch, start, me
     res = CliRunner().invoke(main, ["replay", "--from", start])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"Error: {message}" in res.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "monitoring"], ["schedule", "--cron", "0 3 * * 1"]],
+    ids=["run", "schedule"],
+)
+def test_unreachable_kfp_host_is_one_line_without_library_warnings(tmp_path, command):
+    """Real process, so kfp's FutureWarning and urllib3's retry log would show."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        host = f"http://127.0.0.1:{s.getsockname()[1]}"
+    res = subprocess.run(
+        [sys.executable, "-m", "bvp", "pipeline", *command, "--host", host],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "BVP_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert res.stdout == "" and res.stderr.splitlines() == [
+        f"Error: --host {host}: cannot reach the KFP API (NewConnectionError: Failed "
+        "to establish a new connection: [Errno 111] Connection refused)"
+    ], res.stderr
