@@ -42,6 +42,8 @@ __all__ = [
     "PRICE_COLUMNS",
     "VOLUME",
     "CANDLE_COLUMNS",
+    "CANDLE_HEADER",
+    "KLINE_HEADER",
     "DataVersion",
     "bundled_path",
     "candles_from_klines",
@@ -84,11 +86,14 @@ def parse_day(value: object, field: str) -> pd.Timestamp:
 
 
 BUNDLED_FILES: dict[str, str] = {"1d": "btcusdt_1d.csv.gz", "4h": "btcusdt_4h.csv.gz"}
-_BINANCE_HEADER = (
+KLINE_HEADER = (
     "Open time", "Open", "High", "Low", "Close", "Volume", "Close time",
     "Quote asset volume", "Number of trades", "Taker buy base asset volume",
     "Taker buy quote asset volume", "Ignore",
 )  # fmt: skip
+"""Column names of a Binance kline (the Kaggle export's header)."""
+CANDLE_HEADER = KLINE_HEADER[:6]
+"""The ones a candle needs, in the order of :data:`CANDLE_COLUMNS`."""
 _TIME_ALIASES = ("open time", "open_time", "opentime", "date", "datetime", "timestamp")
 _NAME_MAP = {OPEN: "open", HIGH: "high", LOW: "low", CLOSE: "close", VOLUME: "volume"}
 
@@ -179,7 +184,7 @@ def parse_candles(text: str) -> pd.DataFrame:
     frame = pd.read_csv(
         io.StringIO(text),
         header=None if header_less else "infer",
-        names=list(_BINANCE_HEADER)[: first.count(",") + 1] if header_less else None,
+        names=list(KLINE_HEADER)[: first.count(",") + 1] if header_less else None,
         dtype=str,
         keep_default_na=False,
     )

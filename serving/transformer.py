@@ -224,7 +224,7 @@ class ForecastTransformer(kserve.Model):
                 or not instances
             ):
                 raise RequestError(
-                    INSTANCES, _short(instances),
+                    INSTANCES, instances,
                     "instances: expected a non-empty list of requests and no other key",
                 )  # fmt: skip
             limit = self.settings.transformer.max_batch
@@ -471,7 +471,10 @@ def _decode(payload: Any) -> Any:
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             why = "nested too deeply" if isinstance(exc, RecursionError) else exc
             raise RequestError(
-                "body", _short(payload), f"body: expected JSON ({why})", 400
+                "body",
+                payload.decode(errors="replace"),
+                f"body: expected JSON ({why})",
+                400,
             ) from None
     if isinstance(payload, dict | list | str | int | float | bool) or payload is None:
         return payload  # all but a dict are refused by parse_request, naming the body
@@ -485,17 +488,6 @@ def _decode(payload: Any) -> Any:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON; send finite numbers")
-
-
-def _short(v: Any) -> Any:
-    s = v.decode(errors="replace") if isinstance(v, bytes) else v
-    return (
-        s[:80]
-        if isinstance(s, str)
-        else s
-        if isinstance(s, int | None)
-        else type(s).__name__
-    )
 
 
 _BODY_KEY = "bvp.body"

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ml.data import CANDLE_COLUMNS, candles_from_klines
+from ml.data import CANDLE_COLUMNS, CANDLE_HEADER, KLINE_HEADER, candles_from_klines
 from ml.errors import BVPError, DataValidationError, InsufficientHistoryError
 
 __all__ = [
@@ -33,12 +33,9 @@ __all__ = [
     "parse_request",
 ]
 
-CANDLE_FIELDS = ("Open time", "Open", "High", "Low", "Close", "Volume")
+CANDLE_FIELDS = CANDLE_HEADER
 """Required keys of a candle object (Kaggle export / Binance kline header)."""
-OPTIONAL_CANDLE_FIELDS = (
-    "Close time", "Quote asset volume", "Number of trades",
-    "Taker buy base asset volume", "Taker buy quote asset volume", "Ignore",
-)  # fmt: skip
+OPTIONAL_CANDLE_FIELDS = KLINE_HEADER[len(CANDLE_HEADER) :]
 """Further Binance kline columns: accepted and ignored."""
 _ALL_FIELDS = (*CANDLE_FIELDS, *OPTIONAL_CANDLE_FIELDS)
 

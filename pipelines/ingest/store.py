@@ -32,6 +32,7 @@ import pandas as pd
 from ml._typing import GapPolicy, Interval
 from ml.data import (
     CANDLE_COLUMNS,
+    CANDLE_HEADER,
     OPEN_TIME,
     DataVersion,
     bundled_path,
@@ -55,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CSV_HEADER = ("Open time", "Open", "High", "Low", "Close", "Volume")
+CSV_HEADER = CANDLE_HEADER
 SEEDED_SYMBOL = "BTCUSDT"
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

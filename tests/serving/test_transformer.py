@@ -229,6 +229,13 @@ def test_error_messages_name_the_field_as_the_request_does(stack):
     assert huge.status_code == 422 and huge.json()["field"] == "pad"
     assert len(huge.content) < 2_000, len(huge.content)
     assert "(200000 characters)" in huge.json()["value"]
+    for body in (
+        {"instances": {"a": "y" * 200_000}},
+        {"instances": ["y" * 20_000] * 12},
+    ):
+        out = _post(stack, body)
+        assert out.status_code == 422 and out.json()["field"] == "instances"
+        assert len(out.content) < 8_000, len(out.content)
     for raw in (
         b'{"asof": ' + b"[" * 3000 + b"]" * 3000 + b"}",
         b'{"instances": [{"asof": ' + b"[" * 3000 + b"]" * 3000 + b"}]}",
