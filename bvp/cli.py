@@ -50,6 +50,10 @@ class _LazyGroup(click.Group):
         from pydantic import ValidationError
         from pydantic_settings import SettingsError
 
+        from bvp.settings_errors import misspelled_settings
+
+        if typos := misspelled_settings(os.environ):
+            raise SettingsUsageError(typos)
         try:
             return super().invoke(ctx)
         except (ValidationError, SettingsError) as exc:

@@ -16,7 +16,7 @@ from pydantic_settings import SettingsError
 
 from ml.settings import Settings
 
-__all__ = ["ENV_PREFIX", "describe_settings_error"]
+__all__ = ["ENV_PREFIX", "describe_settings_error", "misspelled_settings"]
 
 ENV_PREFIX = "BVP_"
 _NESTED = "__"
@@ -60,6 +60,31 @@ def describe_settings_error(
         ]
         return lines or [str(exc)]
     return None
+
+
+def misspelled_settings(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``BVP_*`` variable that misses a setting by a typo.
+
+    pydantic-settings ignores an unknown top-level name (``BVP_HOEM``, or
+    ``BVP_SERVNG__HTTP_PORT``): the prefix is shared with variables that are not
+    settings (``BVP_KFP_HOST``, ``BVP_KSERVE_PYTHON``), so only a name close to a
+    setting's (difflib ratio >= 0.75) is an error; the others stay allowed.
+    """
+    import difflib
+
+    top = [f.upper() for f in Settings.model_fields]
+    lines = []
+    for name, value in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        head, sep, rest = name.upper()[len(ENV_PREFIX) :].partition(_NESTED)
+        close = difflib.get_close_matches(head, top, n=1, cutoff=0.75)
+        if head not in top and close:
+            meant = f"{ENV_PREFIX}{close[0]}{sep}{rest}"
+            lines.append(
+                f"{name}: got {value!r}, an unknown setting; did you mean {meant}?"
+            )
+    return lines
 
 
 def _line(err: Any, env: Mapping[str, str]) -> str:

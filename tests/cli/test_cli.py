@@ -147,9 +147,16 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
             ["BVP_TARGET__THRESHOLDS: got '[0.4, 11]', expected two thresholds with "
              "0 < low < high <= 10"],
         ),
+        (
+            {"BVP_HOEM": "/tmp/x", "BVP_SERVNG__HTTP_PORT": "9"},
+            ["BVP_HOEM: got '/tmp/x', an unknown setting; did you mean BVP_HOME?",
+             "BVP_SERVNG__HTTP_PORT: got '9', an unknown setting; did you mean "
+             "BVP_SERVING__HTTP_PORT?"],
+        ),
     ],
     ids=["int", "two-settings", "bound", "not-json", "group-json", "misspelled",
-         "port-range", "log-level", "empty-home", "horizon", "threshold-cap"],
+         "port-range", "log-level", "empty-home", "horizon", "threshold-cap",
+         "misspelled-top-level"],
 )  # fmt: skip
 def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, lines):
     for key, value in env.items():
@@ -157,6 +164,16 @@ def test_bad_settings_are_one_line_each_naming_the_variable(monkeypatch, env, li
     res = CliRunner().invoke(main, ["status"])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert sorted(res.output.strip().splitlines()) == [f"Error: {x}" for x in lines]
+
+
+def test_bvp_variables_that_are_not_settings_stay_allowed(monkeypatch, tmp_path):
+    """The prefix is shared: only a near miss of a setting's name is refused."""
+    monkeypatch.setenv("BVP_HOME", str(tmp_path))
+    for name in ("BVP_KFP_HOST", "BVP_KSERVE_PYTHON", "BVP_PIPELINE_IMAGE",
+                 "BVP_STORAGE_URI", "BVP_BUCKET", "BVP_SOLVER", "BVP_TEST_VERSION"):  # fmt: skip
+        monkeypatch.setenv(name, "x")
+    res = CliRunner().invoke(main, ["model", "list"])
+    assert res.exit_code == 0, res.output
 
 
 def test_monitoring_view_names_commands_that_exist():
