@@ -43,7 +43,32 @@ def check(file: Path, interval: str, gap_policy: str) -> None:
     )
     click.echo(f"file:     {file}")
     click.echo(report.as_text())
+    if interval == "1d":
+        click.echo(f"usable:   {_daily_use(candles)}")
     click.echo("status:   ok")
+
+
+def _daily_use(candles: Any) -> str:
+    """What daily candles are enough for: the first forecast day and backtest start."""
+    from ml.data import OPEN_TIME
+    from ml.features import MIN_HISTORY
+    from ml.structural import StructuralSpec
+
+    days = candles[OPEN_TIME].sort_values().dt.strftime("%Y-%m-%d").to_numpy()
+    if len(days) < MIN_HISTORY:
+        plural = "" if len(days) == 1 else "s"
+        return (
+            f"too short for a forecast: {len(days)} daily candle{plural}, a forecast needs "
+            f"{MIN_HISTORY} up to its as-of day"
+        )
+    use = f"forecasts as of {days[MIN_HISTORY - 1]} or later"
+    backtest = MIN_HISTORY - 1 + StructuralSpec().min_train_days
+    if len(days) <= backtest:
+        return (
+            f"{use}; too short for bvp backtest: {len(days)} daily candles, "
+            f"it needs {backtest + 1}"
+        )
+    return f"{use}; bvp backtest --start {days[backtest]} or later"
 
 
 @cli.command("update")

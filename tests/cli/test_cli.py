@@ -233,3 +233,40 @@ def test_unreachable_kfp_host_is_one_line_without_library_warnings(tmp_path, com
         f"Error: --host {host}: cannot reach the KFP API (NewConnectionError: Failed "
         "to establish a new connection: [Errno 111] Connection refused)"
     ], res.stderr
+
+
+def _bundled_head(tmp_path, rows):
+    lines = gzip.decompress(bundled_path("1d").read_bytes()).decode().splitlines()
+    path = tmp_path / f"head{rows}.csv"
+    path.write_text("\n".join(lines[: rows + 1]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "usable"),
+    [
+        (1, "too short for a forecast: 1 daily candle, a forecast needs 91 up to"),
+        (
+            200,
+            "forecasts as of 2018-04-01 or later; too short for bvp backtest: "
+            "200 daily candles, it needs 271",
+        ),
+        (301, "forecasts as of 2018-04-01 or later; bvp backtest --start 2018-09-28"),
+    ],
+)
+def test_data_check_says_what_a_daily_file_is_long_enough_for(tmp_path, rows, usable):
+    res = CliRunner().invoke(
+        main, ["data", "check", str(_bundled_head(tmp_path, rows))]
+    )
+    assert res.exit_code == 0, res.output
+    assert f"usable:   {usable}" in res.output and "status:   ok" in res.output
+
+
+def test_data_check_backtest_start_is_the_one_backtest_accepts(tmp_path):
+    path = _bundled_head(tmp_path, 301)
+    res = CliRunner().invoke(
+        main, ["backtest", "--data", str(path), "--start", "2018-09-27",
+               "--out", str(tmp_path / "p.csv")],
+    )  # fmt: skip
+    assert res.exit_code == 1 and "expected 2018-09-28 or later" in res.output
+    assert not (tmp_path / "p.csv").exists()
