@@ -22,6 +22,7 @@ from ml.panel import Panel
 
 __all__ = [
     "BOOSTER_FILE",
+    "MAX_HORIZON_ATTR",
     "Forecaster",
     "PerHorizonXGBForecaster",
     "RegimeModelSpec",
@@ -33,6 +34,9 @@ __all__ = [
 
 BOOSTER_FILE = "model.ubj"
 """File name MLServer's xgboost runtime loads (sklearn-API classifier, UBJSON)."""
+MAX_HORIZON_ATTR = "bvp_max_horizon"
+"""Booster attribute: the largest horizon (column 0 of the input) it was trained on;
+the served runtime refuses rows outside 1..this."""
 
 
 class Forecaster(Protocol):
@@ -96,6 +100,7 @@ def fit_regime_model(
         )
     model = xgb.XGBClassifier(**spec.params())
     model.fit(x, y)
+    model.get_booster().set_attr(**{MAX_HORIZON_ATTR: str(int(x[:, 0].max()))})
     return model
 
 

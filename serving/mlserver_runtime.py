@@ -4,7 +4,7 @@
 so a wrong shape, strings or BYTES come back as HTTP 500 with a Python or C++ trace,
 and ``null`` or a negative batch size pass as a prediction. This subclass checks the
 request with ``serving.v2.check_infer_inputs`` and ``check_infer_outputs`` (feature
-count read from the booster) and answers MLServer's 400 error JSON naming the field and
+count and largest horizon read from the booster) and answers MLServer's 400 error JSON naming the field and
 the value; valid requests go to the stock ``predict`` unchanged, apart from nested data
 flattened.
 
@@ -57,7 +57,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import xgboost as xgb
 from mlserver.batching import hooks as _batching
@@ -74,6 +74,7 @@ from mlserver.utils import get_model_uri
 from mlserver_xgboost import XGBoostModel
 from mlserver_xgboost.xgboost import PREDICT_OUTPUT, WELLKNOWN_MODEL_FILENAMES
 
+from ml.models import MAX_HORIZON_ATTR
 from serving.v2 import V2InputError, V2Tensor, check_infer_inputs, check_infer_outputs
 
 __all__ = ["ValidatingXGBoostModel"]
@@ -88,7 +89,19 @@ def _content_type(parameters: object) -> str | None:
     return getattr(parameters, "content_type", None)
 
 
-def _checked_values(payload: InferenceRequest, n_features: int) -> list[Any]:
+class _Domain(NamedTuple):
+    """What the booster takes: its feature count and largest horizon (if recorded)."""
+
+    n_features: int
+    max_horizon: int | None
+
+
+def _domain(booster: xgb.Booster) -> _Domain:
+    h = booster.attr(MAX_HORIZON_ATTR)
+    return _Domain(int(booster.num_features()), int(h) if h else None)
+
+
+def _checked_values(payload: InferenceRequest, domain: _Domain) -> list[Any]:
     """Values of ``payload``'s one tensor, flattened, once inputs and outputs pass.
 
     Raises:
@@ -101,8 +114,9 @@ def _checked_values(payload: InferenceRequest, n_features: int) -> list[Any]:
     ]  # fmt: skip
     try:
         values = check_infer_inputs(
-            tensors, n_features, _content_type(payload.parameters)
-        )
+            tensors, domain.n_features, _content_type(payload.parameters),
+            domain.max_horizon,
+        )  # fmt: skip
         check_infer_outputs([o.name for o in payload.outputs or []])
     except V2InputError as exc:
         raise InferenceError(str(exc)) from None
@@ -116,9 +130,9 @@ class ValidatingXGBoostModel(XGBoostModel):
     """Marker read by the batching gate (see the module docstring)."""
 
     async def load(self) -> bool:
-        """Load the booster (stock) and remember its feature count."""
+        """Load the booster (stock) and remember its feature count and horizons."""
         loaded = await super().load()
-        self._n_features = int(self._model.n_features_in_)
+        self._domain = _domain(self._model.get_booster())
         return loaded
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
@@ -127,24 +141,24 @@ class ValidatingXGBoostModel(XGBoostModel):
         Raises:
             InferenceError: HTTP 400 whose message names the field and the value.
         """
-        payload.inputs[0].data = TensorData(_checked_values(payload, self._n_features))
+        payload.inputs[0].data = TensorData(_checked_values(payload, self._domain))
         return await super().predict(payload)
 
 
-async def _booster_features(settings: ModelSettings) -> int:
+async def _booster_domain(settings: ModelSettings) -> _Domain:
     uri = await get_model_uri(settings, wellknown_filenames=WELLKNOWN_MODEL_FILENAMES)
-    return int(xgb.Booster(model_file=uri).num_features())
+    return _domain(xgb.Booster(model_file=uri))
 
 
 def _gate(settings: ModelSettings, batched: Predict) -> Predict:
     """``batched`` (the adaptive batcher's ``predict``) behind a per-request check."""
-    n_features: list[int] = []  # read from the booster on the first request
+    domain: list[_Domain] = []  # read from the booster on the first request
 
     @wraps(batched)
     async def predict(payload: InferenceRequest) -> InferenceResponse:
-        if not n_features:
-            n_features.append(await _booster_features(settings))
-        values = _checked_values(payload, n_features[0])
+        if not domain:
+            domain.append(await _booster_domain(settings))
+        values = _checked_values(payload, domain[0])
         tensor = payload.inputs[0]
         tensor.datatype, tensor.data = Datatype.FP64, TensorData(values)
         if not payload.outputs:

@@ -159,7 +159,10 @@ def _check_values(
 
 
 def check_infer_inputs(
-    inputs: Sequence[V2Tensor], n_features: int, content_type: str | None = None
+    inputs: Sequence[V2Tensor],
+    n_features: int,
+    content_type: str | None = None,
+    max_horizon: int | None = None,
 ) -> list[Any]:
     """Check the inputs of a V2 request for a (rows, ``n_features``) model.
 
@@ -172,6 +175,9 @@ def check_infer_inputs(
         inputs: The request's inputs.
         n_features: Feature count of the served model.
         content_type: The request-level ``parameters.content_type``.
+        max_horizon: The model's largest horizon: column 0 (``horizon``) must then be
+            a whole number 1..max_horizon; trees answer any number, out of range with
+            the edge horizon's probabilities. None (a booster saved without it): any.
 
     Returns:
         The values of ``inputs[0]``, flattened row-major.
@@ -233,7 +239,20 @@ def check_infer_inputs(
     if list in types:
         types = set(map(type, values))
     _check_values(f"{field}.data", values, types, t.datatype, k)
+    if max_horizon is not None:
+        _check_horizons(f"{field}.data", values, k, max_horizon)
     return values
+
+
+def _check_horizons(field: str, values: list[Any], k: int, max_horizon: int) -> None:
+    for i in range(0, len(values), k):
+        v = values[i]
+        if not (float(v).is_integer() and 1 <= v <= max_horizon):
+            raise V2InputError(
+                f"{field}[{i}] (row {i // k}, column 0: horizon)", v,
+                f"expected a whole number of days 1..{max_horizon} (the model's "
+                "horizons)",
+            )  # fmt: skip
 
 
 def check_infer_outputs(names: Sequence[str]) -> None:

@@ -40,6 +40,7 @@ from bench.servers import (
 from ml.data import bundled_path, read_candles
 from ml.features import FEATURE_NAMES
 from ml.inference import inference_matrix
+from ml.models import MAX_HORIZON_ATTR
 from ml.settings import Settings
 from serving.mlserver_runtime import ValidatingXGBoostModel
 from serving.model_repo import XGBOOST_RUNTIME, prepare_repository
@@ -136,6 +137,9 @@ MALFORMED = {
         '"predict_proba"',
     ),
 }
+
+
+HORIZON_45 = _body([1, K], [45.0] + ROW[1:])
 
 
 def _tensors(body: dict) -> list[V2Tensor]:
@@ -236,11 +240,35 @@ def test_runtime_predict_raises_400(booster, body, message):
     assert message in str(info.value)
 
 
-def test_runtime_reads_feature_count_from_booster(booster):
+def test_runtime_reads_feature_count_and_horizons_from_booster(booster):
     model = _loaded(ValidatingXGBoostModel, booster)
     clf = xgb.XGBClassifier()
     clf.load_model(str(booster))
-    assert model._n_features == clf.n_features_in_ == K
+    assert model._domain.n_features == clf.n_features_in_ == K
+    assert model._domain.max_horizon == 30  # the largest horizon in its training rows
+
+
+def test_booster_saved_without_horizons_takes_any_horizon(booster, tmp_path):
+    bare = xgb.Booster(model_file=str(booster))
+    bare.set_attr(**{MAX_HORIZON_ATTR: None})  # as saved before the attribute existed
+    bare.save_model(str(tmp_path / "model.ubj"))
+    model = _loaded(ValidatingXGBoostModel, tmp_path / "model.ubj")
+    assert model._domain.max_horizon is None
+    out = asyncio.run(model.predict(InferenceRequest.model_validate(HORIZON_45)))
+    assert out.outputs[0].shape == [1, 3]
+
+
+@pytest.mark.parametrize("horizon", [0, 31, 45, 7.5, -1])
+def test_runtime_refuses_a_horizon_the_model_was_not_trained_on(booster, horizon):
+    model = _loaded(ValidatingXGBoostModel, booster)
+    body = _body([2, K], ROW + [horizon] + ROW[1:])
+    with pytest.raises(InferenceError) as info:
+        asyncio.run(model.predict(InferenceRequest.model_validate(body)))
+    assert info.value.status_code == 400
+    assert (
+        f"inputs[0].data[{K}] (row 1, column 0: horizon): got {horizon}, expected a "
+        "whole number of days 1..30 (the model's horizons)"
+    ) in str(info.value)
 
 
 def test_runtime_valid_request_matches_stock_runtime(booster):
@@ -276,11 +304,9 @@ def _good_bodies(n: int) -> list[dict]:
         )
         datatype = ("FP32", "FP64", "INT64")[i % 3]
         dtype = {"FP32": "float32", "FP64": "float64", "INT64": "int64"}[datatype]
-        data: list = (
-            np.round(x * 3).astype(dtype).tolist()
-            if dtype == "int64"
-            else x.astype(dtype).tolist()
-        )
+        if dtype == "int64":  # whole numbers; the horizon column stays as it is
+            x[:, 1:] = np.round(x[:, 1:] * 3)
+        data: list = x.astype(dtype).tolist()
         data = data if i % 4 == 3 else sum(data, [])  # nested or flat row-major
         body = _body([rows, K], data, datatype)
         if outputs[i % 4] is None:
@@ -483,6 +509,17 @@ def test_server_answers_400_naming_field_and_value(served, body, message):
     error = resp.json()["error"]
     assert message in error
     assert "Traceback" not in error and "site-packages" not in error
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_server_refuses_a_horizon_outside_the_models_before_batching(served):
+    resp = _post(served.url, HORIZON_45)
+    assert resp.status_code == 400, resp.text
+    assert (
+        "inputs[0].data[0] (row 0, column 0: horizon): got 45.0, expected a whole "
+        "number of days 1..30"
+    ) in resp.json()["error"]
 
 
 @pytest.mark.slow
