@@ -178,31 +178,34 @@ def _span(d: pd.Timedelta) -> str:
 
 
 def check_spacing(candles: pd.DataFrame, interval: Interval) -> pd.DataFrame:
-    """Require ``interval`` candles: typical spacing equal to it, every step a multiple.
+    """Require ``interval`` candles: typical spacing equal to it, each on the UTC grid.
 
     A 4-hour file checked as daily, a daily one as 4-hour, or a candle off the grid
     (12:00 among midnight candles) would otherwise pass as data with gaps or none.
+    The grid is Binance's (daily at 00:00 UTC, 4-hour at 00:00, 04:00, ...), so every
+    step is a whole number of intervals: daily candles all at 12:00 are evenly spaced,
+    but their days are not the calendar days the 4-hour candles, the as-of day and the
+    labels are counted in.
     """
     step = INTERVAL_DELTAS[interval]
     t = candles[OPEN_TIME]
-    if len(t) < 2:
-        return candles
     diffs = t.diff().iloc[1:]
-    typical = pd.Timedelta(diffs.median())
+    typical = pd.Timedelta(diffs.median()) if len(diffs) else step
     if len(diffs) >= 2 and typical != step:
         raise DataValidationError(
             OPEN_TIME, f"candles {_span(typical)} apart (median)",
             f"expected {interval} candles, {_span(step)} apart: is this the file for "
             "another interval?",
         )  # fmt: skip
-    off = diffs.to_numpy() % step.to_timedelta64() != np.timedelta64(0)
-    if off.any():
-        i = int(np.flatnonzero(off)[0]) + 1
+    off_grid = (t != t.dt.floor(step)).to_numpy()
+    if off_grid.any():
+        i = int(np.flatnonzero(off_grid)[0])
+        grid = "00:00 UTC" if interval == "1d" else "00:00, 04:00, ... 20:00 UTC"
         raise DataValidationError(
             OPEN_TIME, _stamp(t.iloc[i]),
-            f"expected a whole number of {interval} steps after the previous candle "
-            f"{_stamp(t.iloc[i - 1])} (it is {_span(diffs.iloc[i - 1])} later)",
-            at=f"row {i + 1}", count=int(off.sum()), row=i,
+            f"expected {interval} candles to open at {grid} (Binance's grid); "
+            "are the times in another time zone?",
+            at=f"row {i + 1}", count=int(off_grid.sum()), row=i,
         )  # fmt: skip
     return candles
 

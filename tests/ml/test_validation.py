@@ -123,8 +123,29 @@ def test_a_candle_off_the_interval_grid_is_refused(daily):
     shifted.loc[20, "open_time"] += pd.Timedelta(hours=12)
     with pytest.raises(
         DataValidationError,
-        match=r"open_time at row 21: got '2018-01-21T12:00Z', expected a whole number "
-        r"of 1d steps after the previous candle 2018-01-20T00:00Z \(it is 1 day 12 "
-        r"hours later\) \(2 rows break this rule\)",
-    ):
+        match=r"open_time at row 21: got '2018-01-21T12:00Z', expected 1d candles to "
+        r"open at 00:00 UTC \(Binance's grid\); are the times in another time zone\?",
+    ) as info:
         validate_candles(shifted, "1d", "report")
+    assert info.value.row == 20
+
+
+@pytest.mark.parametrize(
+    ("interval", "shift", "match"),
+    [
+        ("1d", pd.Timedelta(hours=12), r"row 1: got '2018-01-01T12:00Z', expected 1d "
+         r"candles to open at 00:00 UTC .* \(60 rows break this rule\)"),
+        ("4h", pd.Timedelta(hours=1), r"row 1: got '2018-01-01T01:00Z', expected 4h "
+         r"candles to open at 00:00, 04:00, ... 20:00 UTC .* \(60 rows break"),
+    ],
+    ids=["daily-at-noon", "4h-at-01"],
+)  # fmt: skip
+def test_evenly_spaced_candles_off_the_utc_grid_are_refused(interval, shift, match):
+    """Daily candles all at 12:00 used to pass: their spacing is right, but their days
+    are not the calendar days the 4-hour candles and the labels are counted in."""
+    candles = read_candles(bundled_path(interval)).iloc[:60].reset_index(drop=True)
+    candles["open_time"] += shift
+    with pytest.raises(DataValidationError, match=match):
+        validate_candles(candles, interval, "report")
+    with pytest.raises(DataValidationError, match=match.split(" .*")[0]):
+        validate_candles(candles.iloc[:1], interval, "report")
