@@ -58,8 +58,8 @@ from ml.inference import (
     inference_matrix,
     resolve_asof,
 )
-from ml.labels import MAX_THRESHOLD
-from ml.panel import build_panel
+from ml.labels import MAX_THRESHOLD, check_thresholds
+from ml.panel import Panel, build_panel
 from ml.settings import Settings
 from ml.structural import (
     STRUCTURAL_FILE,
@@ -104,6 +104,20 @@ class _Item:
     """``probabilities_from`` as requested: ``classifier`` or ``structural``."""
 
 
+@dataclass(frozen=True)
+class _Served:
+    """What answers need from the served version, for the thresholds it was trained
+    for (``structural.json``'s ``thresholds``; the settings' without the file)."""
+
+    thresholds: tuple[float, float]
+    panel: Panel
+    table: FeatureTable
+    """Model inputs of every served day: the regime-prior features use ``thresholds``."""
+    structural: StructuralTable | None
+    stamp: int | None
+    """``st_mtime_ns`` of the ``structural.json`` it was built from (None: no file)."""
+
+
 @dataclass
 class _Prepared:
     items: list[_Item]
@@ -119,10 +133,9 @@ class ForecastTransformer(kserve.Model):
         super().__init__(name)
         self.settings = settings
         self.predictor_url = predictor_url.rstrip("/")
-        self.table: FeatureTable | None = None
         self._client: httpx.AsyncClient | None = None
-        self._structural: tuple[int, StructuralTable] | None = None
-        self._structural_lock = threading.Lock()
+        self._served: _Served | None = None
+        self._served_lock = threading.Lock()
 
     @property
     def structural_path(self) -> Path:
@@ -132,22 +145,62 @@ class ForecastTransformer(kserve.Model):
             / STRUCTURAL_FILE
         )  # fmt: skip
 
-    def structural(self) -> StructuralTable | None:
-        """The structural table of the served version, rebuilt when the file changes."""
+    def served(self) -> _Served:
+        """The served version's thresholds, inputs and structural table, rebuilt when
+        its ``structural.json`` changes (a reload), for the thresholds it was trained
+        for: those come with the model, not from this server's settings."""
         path = self.structural_path
         try:
-            stamp = path.stat().st_mtime_ns
+            stamp: int | None = path.stat().st_mtime_ns
         except OSError:
-            if self._structural is not None:
+            stamp = None
+        current = self._served
+        if current is not None and current.stamp == stamp:
+            return current
+        with self._served_lock:  # one rebuild per change, not one per request
+            if self._served is None or self._served.stamp != stamp:
+                self._served = self._build(path, stamp)
+            return self._served
+
+    def structural(self) -> StructuralTable | None:
+        """The structural table of the served version (None without the file)."""
+        return self.served().structural
+
+    def _build(self, path: Path, stamp: int | None) -> _Served:
+        configured = check_thresholds(self.settings.target.thresholds)
+        before = self._served
+        data = None
+        if stamp is None:
+            thresholds = before.thresholds if before is not None else configured
+            if before is not None and before.structural is not None:
                 log.warning("%s is gone: level forecast and thresholds disabled", path)
-            self._structural = None
-            return None
-        with self._structural_lock:  # one rebuild per change, not one per request
-            if self._structural is None or self._structural[0] != stamp:
-                model = structural_from_dict(json.loads(path.read_text()))
-                self._structural = (stamp, StructuralTable(model, self.panel))
-                log.info("structural model loaded from %s", path)
-            return self._structural[1]
+        else:
+            data = json.loads(path.read_text())
+            try:
+                thresholds = check_thresholds(data.get("thresholds", configured))
+            except DataValidationError as exc:
+                raise DataValidationError(
+                    f"{path}: thresholds", exc.value, exc.rule
+                ) from None
+        if before is not None and before.thresholds == thresholds:
+            panel, table = before.panel, before.table
+        else:
+            if thresholds != configured:
+                log.warning(
+                    "the served version was trained for thresholds %s; "
+                    "BVP_TARGET__THRESHOLDS says %s: answering for the model's",
+                    list(thresholds), list(configured),
+                )  # fmt: skip
+            max_h = self.settings.target.max_horizon
+            panel = build_panel(self.candles, self.candles_4h, thresholds, max_h)
+            table = build_feature_table(
+                self.candles, self.candles_4h, max_h, thresholds
+            )
+        structural = None
+        if data is not None:
+            structural = StructuralTable(structural_from_dict(data), panel)
+            log.info("structural model loaded from %s", path)
+        return _Served(thresholds, panel, table, structural, stamp)
 
     def load(self) -> bool:
         """Read and validate the served candles, then compute every as-of row once."""
@@ -159,19 +212,11 @@ class ForecastTransformer(kserve.Model):
         if h4 is not None:
             validate_candles(h4, "4h", d.gap_policy_4h)
         self.candles, self.candles_4h = daily, h4
-        thresholds = tuple(self.settings.target.thresholds)
-        self.panel = build_panel(
-            daily, h4, thresholds, self.settings.target.max_horizon
-        )  # type: ignore[arg-type]
-        if self.structural() is None:
+        served = self.served()
+        if served.structural is None:
             log.warning("no %s: answers carry no volatility level and refuse "
-                        "thresholds other than %s", self.structural_path, list(thresholds))  # fmt: skip
-        self.table = build_feature_table(
-            daily,
-            h4,
-            self.settings.target.max_horizon,
-            tuple(self.settings.target.thresholds),
-        )
+                        "thresholds other than %s", self.structural_path,
+                        list(served.thresholds))  # fmt: skip
         log.info("served candles %s..%s (%d days)", daily.iloc[0, 0].date(),
                  daily.iloc[-1, 0].date(), len(daily))  # fmt: skip
         self.ready = True
@@ -268,7 +313,8 @@ class ForecastTransformer(kserve.Model):
             )
         except DataValidationError as exc:
             raise from_domain(exc, where) from None
-        structural = await asyncio.to_thread(self.structural)
+        served = await asyncio.to_thread(self.served)
+        structural = served.structural
         source = req.probabilities_from or "classifier"
         if source == "structural" and structural is None:
             raise RequestError(
@@ -277,26 +323,23 @@ class ForecastTransformer(kserve.Model):
                 f"structural model ({self.structural_path} is missing); omit it or send "
                 "'classifier'",
             )  # fmt: skip
-        thresholds, flexible = self._thresholds(
-            req.thresholds, pre, structural is not None
-        )
+        thresholds, flexible = self._thresholds(req.thresholds, pre, served)
         flexible = flexible and source == "classifier"
         floor = ANCHOR_FLOOR if flexible else PROB_FLOOR  # see ANCHOR_FLOOR
         extra, at_trained = None, None
-        served = tuple(self.settings.target.thresholds)
+        trained = served.thresholds
         try:
             if req.candles is None:
-                assert self.table is not None
                 day = resolve_asof(self.candles, req.asof)
-                x = self.table.matrix(day, hs)
+                x = served.table.matrix(day, hs)
                 if structural is not None:
                     extra = structural.forecast(day, hs, thresholds, floor)
                     if flexible:
-                        at_trained = structural.forecast(day, hs, served, floor)[0]
+                        at_trained = structural.forecast(day, hs, trained, floor)[0]
             else:
                 day, x, extra, at_trained = await asyncio.to_thread(
-                    self._from_candles, req, hs, pre, structural, thresholds,
-                    served if flexible else None, floor,
+                    self._from_candles, req, hs, pre, served, thresholds,
+                    flexible, floor,
                 )  # fmt: skip
         except InsufficientHistoryError as exc:
             err = from_domain(exc)
@@ -307,13 +350,15 @@ class ForecastTransformer(kserve.Model):
         return _Item(day, hs, thresholds, extra, flexible, at_trained, source), x
 
     def _from_candles(
-        self, req: ForecastRequest, hs: list[int], pre: str,
-        structural: StructuralTable | None, thresholds: tuple[float, float],
-        trained: tuple[float, float] | None = None, floor: float = PROB_FLOOR,
+        self, req: ForecastRequest, hs: list[int], pre: str, served: _Served,
+        thresholds: tuple[float, float], flexible: bool = False,
+        floor: float = PROB_FLOOR,
     ) -> tuple[pd.Timestamp, np.ndarray, tuple[np.ndarray, np.ndarray] | None,
                np.ndarray | None]:  # fmt: skip
         """(as-of day, model inputs, structural (probabilities, level) at ``thresholds``,
-        structural probabilities at ``trained`` when given) from the caller's candles."""
+        structural probabilities at the trained thresholds when ``flexible``) from the
+        caller's candles."""
+        structural = served.structural
         assert req.candles is not None
         frames = {
             "candles": candles_frame(req.candles, f"{pre}candles"),
@@ -334,9 +379,7 @@ class ForecastTransformer(kserve.Model):
         daily = frames["candles"]
         day = resolve_asof(daily, req.asof)
         _check_4h_reach(frames["candles_4h"], day, f"{pre}candles_4h")
-        x = inference_matrix(
-            daily, frames["candles_4h"], day, hs, tuple(self.settings.target.thresholds)
-        )
+        x = inference_matrix(daily, frames["candles_4h"], day, hs, served.thresholds)
         extra, at_trained = None, None
         if structural is not None:
             probs = ["p_low", "p_normal", "p_high"]
@@ -345,19 +388,20 @@ class ForecastTransformer(kserve.Model):
             rows = f.set_index("horizon").loc[hs]
             extra = (rows[probs].to_numpy(),
                      rows[["vol_forecast", "vol_lo", "vol_hi"]].to_numpy())  # fmt: skip
-            if trained is not None:
+            if flexible:
                 g = forecast_asof(structural.model, daily, frames["candles_4h"], day,
-                                  trained, self.settings.target.max_horizon, floor)  # fmt: skip
+                                  served.thresholds, self.settings.target.max_horizon,
+                                  floor)  # fmt: skip
                 at_trained = g.set_index("horizon").loc[hs, probs].to_numpy()
         return day, x, extra, at_trained
 
     def _thresholds(
-        self, given: list[float] | None, pre: str, flexible: bool
+        self, given: list[float] | None, pre: str, current: _Served
     ) -> tuple[tuple[float, float], bool]:
         """(thresholds to answer for, whether they differ from the trained ones)."""
-        served = tuple(self.settings.target.thresholds)
+        served, flexible = current.thresholds, current.structural is not None
         if given is None:
-            return served, False  # type: ignore[return-value]
+            return served, False
         if not 0 < given[0] < given[1] <= MAX_THRESHOLD:
             raise RequestError(
                 f"{pre}thresholds", given,
@@ -365,7 +409,7 @@ class ForecastTransformer(kserve.Model):
                 f"0 < low < high <= {MAX_THRESHOLD:g} (annualised volatility, 0.40 = 40%)",
             )  # fmt: skip
         if np.allclose(given, served):
-            return served, False  # type: ignore[return-value]
+            return served, False
         if not flexible:
             raise RequestError(
                 f"{pre}thresholds", given,

@@ -445,6 +445,41 @@ def test_without_structural_model_other_thresholds_are_refused(stack):
     )
 
 
+def test_thresholds_follow_the_served_version_not_the_settings(stack):
+    """A champion trained for 0.35/0.7 (BVP_TARGET__THRESHOLDS at training) used to be
+    served as if trained for this server's 0.4/0.65: labels and prior features off."""
+    path = stack.home / "serving/repo/btc-volatility/structural.json"
+    saved = path.read_bytes()
+    data = json.loads(saved)
+    assert data["thresholds"] == [0.4, 0.65]
+    path.write_text(json.dumps({**data, "thresholds": [0.35, 0.7]}))
+    try:
+        out = _post(stack, {"asof": ASOF}).json()
+        assert (out["thresholds"], out["probabilities_from"]) == (
+            [0.35, 0.7],
+            "classifier",
+        )
+        p = np.array(
+            [[r["p_low"], r["p_normal"], r["p_high"]] for r in out["forecasts"]]
+        )
+        table = build_feature_table(
+            read_candles(bundled_path("1d")), read_candles(bundled_path("4h")),
+            thresholds=(0.35, 0.7),
+        )  # fmt: skip
+        x = table.matrix(pd.Timestamp(ASOF), list(range(1, 31))).astype("float32")
+        expected = load_regime_model(stack.boosters["1"]).predict_proba(x)
+        assert_allclose(p, expected, atol=1e-5)
+        other = _post(stack, {"asof": ASOF, "thresholds": [0.4, 0.65]}).json()
+        assert other["probabilities_from"] == "classifier+structural"
+    finally:
+        path.write_bytes(saved)
+    back = _post(stack, {"asof": ASOF}).json()
+    assert (back["thresholds"], back["probabilities_from"]) == (
+        [0.4, 0.65],
+        "classifier",
+    )
+
+
 def test_binance_kline_arrays_are_accepted(stack):
     rows = _candles(100)
     klines = [[int(pd.Timestamp(r["Open time"].replace(" UTC", "")).value // 10**6),
