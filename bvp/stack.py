@@ -148,9 +148,13 @@ class PipelineRunError(BVPError):
     status_code = 500
 
     def __init__(self, log_path: Path, tail: str) -> None:
-        super().__init__(
-            f"the training pipeline failed; full log {log_path}; last lines:\n{tail}"
-        )
+        last = tail.splitlines()[-1] if tail.strip() else ""
+        if last.startswith("Error: pipeline training: step "):  # PipelineStepError
+            super().__init__(f"{last.removeprefix('Error: ')} (full log {log_path})")
+        else:
+            super().__init__(
+                f"the training pipeline failed; full log {log_path}; last lines:\n{tail}"
+            )
 
 
 def start_mlserver(settings: Settings) -> tuple[str, str]:

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from ml._typing import FloatArray, IntArray
-from ml.evaluation import balanced_accuracy, brier_score, log_loss, macro_f1
+from ml.evaluation import (
+    balanced_accuracy,
+    brier_score,
+    first_origin_index,
+    log_loss,
+    macro_f1,
+)
 from ml.labels import ANNUALIZATION
 from ml.panel import Panel
 from ml.scoring import (
@@ -101,7 +107,7 @@ def run_forecasters(
 
     Origins run from ``first_origin`` to ``last_origin`` (default: the last day).
     """
-    start = panel.day_index(first_origin)
+    start = first_origin_index(panel, first_origin)
     end = len(panel.days) - 1
     if last_origin is not None:  # the last day <= last_origin
         end = min(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ml._typing import FloatArray, IntArray
+from ml.errors import DataValidationError
 from ml.labels import REGIMES
 from ml.models import Forecaster
 from ml.panel import Panel
@@ -26,6 +27,7 @@ __all__ = [
     "balanced_accuracy",
     "brier_score",
     "confusion",
+    "first_origin_index",
     "log_loss",
     "macro_f1",
     "score_predictions",
@@ -131,6 +133,26 @@ class WalkForwardResult:
         return frame
 
 
+def first_origin_index(panel: Panel, first_origin: str) -> int:
+    """Index of the first walk-forward origin, ``first_origin`` or the next day.
+
+    Raises:
+        DataValidationError: ``first_origin`` (``BVP_TRAIN__FIRST_TEST_ORIGIN``) is
+            not a date or is after the data's last day.
+    """
+    from ml.data import parse_day
+
+    day = parse_day(first_origin, "first_origin")
+    start = panel.day_index(day)
+    if start >= len(panel.days):
+        raise DataValidationError(
+            "first_origin", first_origin,
+            f"expected {panel.days[-1].date()} (the data's last day) or earlier "
+            "(BVP_TRAIN__FIRST_TEST_ORIGIN)",
+        )  # fmt: skip
+    return start
+
+
 def walk_forward(
     panel: Panel,
     make_forecaster: Callable[[], Forecaster],
@@ -152,12 +174,13 @@ def walk_forward(
     Returns:
         Predictions for every origin from ``first_origin`` on.
     """
-    start = panel.day_index(first_origin)
+    start = first_origin_index(panel, first_origin)
     end = len(panel.days) - 1 if last_origin is None else last_origin
     if start > end:
-        raise ValueError(
-            f"first_origin {first_origin} is after the last day {panel.days[end].date()}"
-        )
+        raise DataValidationError(
+            "first_origin", first_origin,
+            f"expected {panel.days[end].date()} (the last origin) or earlier",
+        )  # fmt: skip
     cutoffs = list(range(start, end + 1, refit_every))
     probs = []
     for k, cutoff in enumerate(cutoffs):

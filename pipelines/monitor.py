@@ -13,9 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ml.assessment import assess_champion, predictor
+from ml.errors import DataValidationError
 from ml.models import load_regime_model
 from ml.monitoring import DriftSummary, feature_drift
 from ml.panel import Panel
@@ -27,6 +29,7 @@ __all__ = [
     "SUMMARY_FILE",
     "champion_cutoff",
     "champion_run_meta",
+    "check_champion_thresholds",
     "evidently_report",
     "run_monitor",
 ]
@@ -86,6 +89,32 @@ def champion_run_meta(info: dict[str, Any]) -> tuple[dict[str, str], dict[str, s
     return {**run.data.tags, **info["tags"]}, dict(run.data.params)
 
 
+def check_champion_thresholds(
+    panel: Panel, params: dict[str, str], version: str
+) -> None:
+    """Refuse to judge a champion trained for other regime thresholds than the panel's.
+
+    Its classes would be scored against labels of another target, and a retrained
+    challenger could not be compared with it.
+
+    Raises:
+        DataValidationError: Names both threshold pairs and the two ways out.
+    """
+    trained = params.get("thresholds")
+    if not trained:  # registered without the parameter: nothing to compare
+        return
+    got = tuple(float(x) for x in trained.split(","))
+    if np.allclose(got, panel.thresholds):
+        return
+    want = ",".join(f"{x:g}" for x in got)
+    raise DataValidationError(
+        "thresholds", list(panel.thresholds),
+        f"expected the champion's {list(got)} (v{version} was trained for them): "
+        f"monitor it with BVP_TARGET__THRESHOLDS='[{want}]', or train a champion for "
+        "these thresholds with bvp train",
+    )  # fmt: skip
+
+
 def run_monitor(
     panel: Panel,
     tracking_uri: str,
@@ -120,7 +149,9 @@ def run_monitor(
     booster, info = download_version(
         tracking_uri, model_name, alias, out_dir / "models"
     )
-    cutoff = champion_cutoff(panel, *champion_run_meta(info))
+    tags, params = champion_run_meta(info)
+    check_champion_thresholds(panel, params, info["version"])
+    cutoff = champion_cutoff(panel, tags, params)
     asof = len(panel.days) - 1
     a = assess_champion(panel, predictor(panel, load_regime_model(booster)), cutoff, asof,
                         int(settings["window_days"]))  # fmt: skip

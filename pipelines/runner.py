@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ml.errors import ConfigError
+from ml import errors
+from ml.errors import BVPError, ConfigError
 from ml.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -16,6 +21,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "COMPILED_DIR",
     "PIPELINES",
+    "PipelineStepError",
     "compile_pipeline",
     "monitoring_arguments",
     "pipeline_arguments",
@@ -148,8 +154,49 @@ def pipeline_arguments(
     return args
 
 
+class PipelineStepError(BVPError):
+    """A step of a ``kfp.local`` run failed; the message names it and its error."""
+
+    status_code = 500
+
+
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _LastError(io.TextIOBase):
+    """Stdout that passes everything through and keeps the last ``XError: message``
+    line: kfp.local prints each step's output, traceback included, with ``print``."""
+
+    def __init__(self, out: Any) -> None:
+        self.out, self.last = out, ""
+
+    def write(self, text: str) -> int:
+        self.out.write(text)
+        for line in text.splitlines():
+            m = _ERROR_LINE.match(_ANSI.sub("", line))
+            if m:
+                self.last = m.group(2) if m.group(1) in _OURS else m.group(0).strip()
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+_OURS = {
+    c.__name__ for c in vars(errors).values()
+    if isinstance(c, type) and issubclass(c, BVPError)
+}  # fmt: skip
+"""Errors whose message already names the field and value: shown without the class."""
+
+
 def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
-    """Run the pipeline with ``kfp.local`` (subprocesses, no Docker) and return its output."""
+    """Run the pipeline with ``kfp.local`` (subprocesses, no Docker) and return its output.
+
+    Raises:
+        PipelineStepError: A step failed: one line naming the step and the last error
+            its output shows (the full output, traceback included, is printed above).
+    """
     import warnings
 
     from kfp import local
@@ -164,7 +211,18 @@ def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
         pipeline_root=str(pipeline_root),
         raise_on_error=True,
     )
-    task = _get(name)(**arguments)
+    tee = _LastError(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(tee):
+            task = _get(name)(**arguments)
+    except RuntimeError as exc:
+        failed = re.search(r"Inner task failed: '([^']+)'", _ANSI.sub("", str(exc)))
+        if failed is None:
+            raise
+        raise PipelineStepError(
+            f"pipeline {name}: step {failed.group(1)!r} failed: "
+            f"{tee.last or 'see its output above'}"
+        ) from None
     return task.output
 
 

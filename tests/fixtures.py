@@ -98,7 +98,7 @@ def register_champion(
         "volatility_prediction",
         artifact_root,
         out,
-        asdict(spec),
+        {**asdict(spec), "thresholds": "0.4,0.65"},  # as the train step logs them
         {"bvp.data.daily.last": dv["last"]},
     )
     version, _ = register_version(

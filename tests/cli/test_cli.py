@@ -270,3 +270,17 @@ def test_data_check_backtest_start_is_the_one_backtest_accepts(tmp_path):
     )  # fmt: skip
     assert res.exit_code == 1 and "expected 2018-09-28 or later" in res.output
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_failed_training_step_is_one_line_naming_step_and_error(tmp_path):
+    from bvp.stack import PipelineRunError
+
+    log = tmp_path / "pipeline.log"
+    step = (
+        "Error: pipeline training: step 'evaluate' failed: first_origin: got "
+        "'2030-01-01', expected 2025-05-27 (the data's last day) or earlier"
+    )
+    err = PipelineRunError(log, f"Traceback ...\n  File x\n{step}")
+    assert str(err) == f"{step.removeprefix('Error: ')} (full log {log})"
+    other = PipelineRunError(log, "Killed")
+    assert "last lines:\nKilled" in str(other)

@@ -1,5 +1,7 @@
 """Metrics against scikit-learn; walk-forward never trains on unknown labels."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -73,3 +75,27 @@ def test_walk_forward_uses_only_labels_known_at_refit():
     assert res.proba.shape == (700 - panel.day_index("2019-06-01"), 30, 3)
     unknown = res.labels[-1]
     assert (unknown == -1).all()
+
+
+@pytest.mark.parametrize(
+    ("first", "rule"),
+    [
+        ("2030-01-01", "expected 2019-12-01 (the data's last day) or earlier"),
+        ("01/06/2019", "expected a date YYYY-MM-DD"),
+    ],
+)
+def test_a_first_origin_outside_the_data_is_named(first, rule):
+    """A first origin after the data's end used to be an IndexError deep in the
+    evaluate step of the training pipeline."""
+    from ml.comparison import run_forecasters
+    from ml.errors import DataValidationError
+
+    panel = build_panel(read_candles(bundled_path("1d")).iloc[:700], None, (0.4, 0.65))
+    for run in (
+        lambda: walk_forward(panel, _Spy, first),
+        lambda: run_forecasters(panel, {"spy": _Spy}, first),
+    ):
+        with pytest.raises(
+            DataValidationError, match=re.escape(f"first_origin: got '{first}', {rule}")
+        ):
+            run()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.runner import monitoring_arguments, run_local
+from pipelines.runner import PipelineStepError, monitoring_arguments, run_local
 from pipelines.tracking import resolve_alias
 from tests.fixtures import register_champion, synthetic_candles, write_candles
 
@@ -24,7 +24,12 @@ BRANCH_TASKS = ("fetch-new-data", "check-new-data", "retrain", "evaluate-challen
 
 
 def _run(
-    settings, tmp_path: Path, shift_last: int, spec: dict, rule: str = "drift"
+    settings,
+    tmp_path: Path,
+    shift_last: int,
+    spec: dict,
+    rule: str = "drift",
+    **overrides: str,
 ) -> dict:
     candles = synthetic_candles(900, SEED, shift_last=shift_last)
     daily = write_candles(candles, tmp_path / "daily.csv.gz")
@@ -40,6 +45,7 @@ def _run(
                                           "drift_share": 0.5, "min_rows": 30}),
         decide_settings_json=json.dumps({"rule": rule, "min_skill": 0.0,
                                          "severe_skill": -0.25, "min_label_days": 30}),
+        **overrides,
     )  # fmt: skip
     root = settings.home / "pipeline-root"
     summary = json.loads(run_local("monitoring", args, root))
@@ -98,3 +104,17 @@ def _version_tag(settings, version: str, key: str) -> str:
     mlflow.set_tracking_uri(settings.tracking_uri)
     mv = mlflow.MlflowClient().get_model_version(settings.mlflow.model_name, version)
     return mv.tags[key]
+
+
+def test_a_champion_of_other_thresholds_is_not_judged(settings, tmp_path):
+    """Settings at 0.35/0.7 and a champion trained for 0.4/0.65: its classes would be
+    scored against another target's labels, and a challenger could not be compared."""
+    with pytest.raises(PipelineStepError) as info:
+        _run(settings, tmp_path, shift_last=0, spec={}, thresholds="0.35,0.7")
+    assert str(info.value) == (
+        "pipeline monitoring: step 'monitor' failed: thresholds: got [0.35, 0.7], "
+        "expected the champion's [0.4, 0.65] (v1 was trained for them): monitor it "
+        "with BVP_TARGET__THRESHOLDS='[0.4,0.65]', or train a champion for these "
+        "thresholds with bvp train"
+    )
+    assert _alias(settings, "challenger") is None
