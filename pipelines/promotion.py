@@ -1,8 +1,9 @@
 """Registry aliases of the champion/challenger loop, and deployment of a promotion.
 
 Aliases: ``champion`` serves, ``challenger`` is the latest retrained version,
-``previous`` is the champion before the last promotion. Promotion moves
-champion -> previous and challenger -> champion; rollback moves previous -> champion
+``previous`` is the champion before the last promotion or training run that replaced
+it (``pipelines.tracking.register_version``). Promotion moves champion -> previous and
+challenger -> champion; rollback moves previous -> champion
 (and the rolled-back version becomes ``previous``, so a second rollback undoes the
 first).
 """
@@ -78,7 +79,7 @@ def rollback(
     """Move ``champion`` back to the ``previous`` version (and swap them).
 
     Raises:
-        ModelNotFoundError: No ``previous`` alias (nothing was ever promoted).
+        ModelNotFoundError: No ``previous`` alias (no champion was ever replaced).
     """
     client = _client(tracking_uri)
     back = _version_of(client, name, previous)
@@ -86,7 +87,7 @@ def rollback(
         raise ModelNotFoundError(
             name,
             f"@{previous}",
-            "Nothing to roll back to: no promotion has happened yet.",
+            "Nothing to roll back to: no champion has been replaced yet.",
         )
     current = _version_of(client, name, champion)
     client.set_registered_model_alias(name, champion, back)

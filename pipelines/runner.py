@@ -139,6 +139,7 @@ def pipeline_arguments(
         "experiment": settings.mlflow.experiment,
         "model_name": settings.mlflow.model_name,
         "alias": settings.mlflow.champion_alias,
+        "previous_alias": settings.monitoring.previous_alias,
         "thresholds": ",".join(str(x) for x in settings.target.thresholds),
         "spec_json": json.dumps(spec, sort_keys=True),
         "first_origin": t.first_test_origin,

@@ -7,6 +7,7 @@ reuses the version instead of registering a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -172,13 +173,20 @@ def register_version(
     fingerprint: str,
     alias: str,
     tags: dict[str, str] | None = None,
+    previous: str = "",
 ) -> tuple[str, bool]:
     """Register the model (or reuse the version with the same fingerprint) and alias it.
+
+    Args:
+        previous: Alias the version that held ``alias`` moves to when ``alias`` moves
+            to another version (``previous``, what ``bvp model rollback`` restores);
+            "" leaves the old version unaliased.
 
     Returns:
         (version, created) where created is False when an identical version existed.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
@@ -193,6 +201,13 @@ def register_version(
         )
         version, created = str(mv.version), True
     if alias:
+        old = None
+        if previous:
+            with contextlib.suppress(MlflowException):  # no such alias yet
+                old = str(client.get_model_version_by_alias(name, alias).version)
+        if old is not None and old != version:
+            client.set_registered_model_alias(name, previous, old)
+            log.info("%s v%s -> @%s (was @%s)", name, old, previous, alias)
         client.set_registered_model_alias(name, alias, version)
     return version, created
 

@@ -38,6 +38,7 @@ def training_pipeline(
     experiment: str = "volatility_prediction",
     model_name: str = "btc-volatility",
     alias: str = "champion",
+    previous_alias: str = "previous",
 ) -> str:
     fetched = fetch(
         source=source, daily_file=daily_file, h4_file=h4_file, start=start, end=end
@@ -84,6 +85,7 @@ def training_pipeline(
         fingerprint=trained.outputs["fingerprint"],
         alias=alias,
         evaluation=evaluated.outputs["Output"],
+        previous_alias=previous_alias,
     )
     for task in (trained, evaluated, registered):
         task.set_caching_options(False)

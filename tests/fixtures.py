@@ -71,8 +71,10 @@ def register_champion(
     artifact_root: str,
     n_estimators: int = 30,
     model_name: str = "btc-volatility",
+    previous: str = "",
 ) -> str:
-    """Train on candles[: end_index + 1], log, register and alias ``champion``."""
+    """Train on candles[: end_index + 1], log, register and alias ``champion`` (the
+    version it replaces becomes ``previous`` when given, as the train step does)."""
     from dataclasses import asdict
 
     from ml.data import data_version
@@ -109,5 +111,6 @@ def register_champion(
         fp,
         "champion",
         tags={"bvp.data.daily.last": dv["last"]},
+        previous=previous,
     )
     return version

@@ -183,15 +183,17 @@ def register(
     fingerprint: str,
     alias: str,
     evaluation: str,
+    previous_alias: str = "previous",
 ) -> NamedTuple("RegisterOutputs", [("version", str), ("created", bool)]):  # noqa: F821
-    """Register the model version (reused when the fingerprint matches) and move the alias."""
+    """Register the model version (reused when the fingerprint matches) and move the
+    alias; the version it leaves becomes ``previous_alias`` (what rollback restores)."""
     from collections import namedtuple
 
     from pipelines.tracking import register_version
 
     version, created = register_version(
         tracking_uri, model_name, model_uri, run_id, fingerprint, alias,
-        tags={"bvp.walk_forward": evaluation[:4000]},
+        tags={"bvp.walk_forward": evaluation[:4000]}, previous=previous_alias,
     )  # fmt: skip
     out = namedtuple("RegisterOutputs", ["version", "created"])
     return out(version, created)

@@ -46,8 +46,27 @@ def test_promoting_the_champion_again_changes_nothing(two_versions):
 
 
 def test_rollback_without_previous_names_the_alias(two_versions):
-    with pytest.raises(ModelNotFoundError, match=r"@previous.*no promotion"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"@previous.*no champion has been replaced"
+    ):
         rollback(two_versions, NAME)
+
+
+def test_a_trained_champion_replacing_another_makes_it_previous(two_versions, tmp_path):
+    """bvp train moved the champion alias without setting previous: no rollback."""
+    from pipelines.tracking import register_version
+
+    uri = two_versions
+    candles = synthetic_candles(500, 5)
+    register_champion(uri, candles, 480, tmp_path / "c", "", 5, previous="previous")
+    assert (_v(uri, "champion"), _v(uri, "previous")) == ("3", "2")
+    info = resolve_alias(uri, NAME, "champion")
+    again = register_version(uri, NAME, "unused", info["run_id"] or "",
+                             info["tags"]["bvp.fingerprint"], "champion",
+                             previous="previous")  # fmt: skip
+    assert again == ("3", False)  # same fingerprint: nothing moves
+    assert (_v(uri, "champion"), _v(uri, "previous")) == ("3", "2")
+    assert rollback(uri, NAME) == {"champion": "2", "previous": "3"}
 
 
 def test_cli_model_list_and_rollback(two_versions):
