@@ -155,8 +155,15 @@ def test_unwritable_out_is_an_error_and_an_earlier_file_survives(
     blocker.write_text("x")
     res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(blocker / "o.csv"))
     assert res.exit_code != 0 and (  # checked before the walk-forward runs
-        f"--out {blocker / 'o.csv'}: {blocker} is a file, not a directory" in res.output
+        f"--out {blocker / 'o.csv'}: folder {blocker} is a file, not a directory"
+        in res.output
     )  # type: ignore[attr-defined]
+    typo = tmp_path / "no-such-dir" / "sub" / "o.csv"
+    res = _invoke(tmp_path, "--start", "2019-02-01", "--out", str(typo))
+    assert res.exit_code != 0 and (  # used to create both folders and write there
+        f"--out {typo}: folder {typo.parent} does not exist" in res.output
+    )  # type: ignore[attr-defined]
+    assert not (tmp_path / "no-such-dir").exists()
     good = tmp_path / "good.csv"
     good.write_text("earlier result\n")
     import pipelines.steps

@@ -88,7 +88,6 @@ def backtest(
             with out.open("wb") as f:
                 f.write(body)
         else:  # temp file + rename: a failed write leaves an earlier file intact
-            out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out, body)
     except OSError as exc:
         raise click.ClickException(
@@ -99,13 +98,13 @@ def backtest(
 
 
 def _check_out_folder(out: Path) -> None:
-    """Refuse, before the minutes of work, an --out whose folder cannot exist: the
-    nearest existing ancestor must be a directory (missing folders are created)."""
+    """Refuse, before the minutes of work, an --out whose folder does not exist (a
+    typo would otherwise create folders wherever it points) or is a file."""
     parent = out.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise click.ClickException(f"--out {out}: {parent} is a file, not a directory")
+    if parent.is_dir():
+        return
+    what = "is a file, not a directory" if parent.exists() else "does not exist"
+    raise click.ClickException(f"--out {out}: folder {parent} {what}")
 
 
 def _numbers(text: str) -> list[float]:
