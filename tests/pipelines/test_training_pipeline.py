@@ -116,3 +116,30 @@ def test_champion_carries_its_structural_model(trained_home, monkeypatch):
     assert model.weights_ is not None and model.weights_.shape == (30, 4)
     assert_allclose(model.weights_.sum(axis=1), 1.0)
     assert [len(m.level_resid) for m in model.members_ or []] == [30] * 4
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_train_says_when_a_retrain_registered_no_new_version(trained_home, monkeypatch):
+    """`bvp train --retrain` on unchanged inputs said "v1 (trained)" as if v1 were new."""
+    from click.testing import CliRunner
+
+    import bvp.stack
+    from bvp.cli import main
+
+    for k, v in trained_home.items():
+        monkeypatch.setenv(k, v)
+    version = trained_home["BVP_TEST_VERSION"]
+    # the pipeline itself is the one test_local_run_registers_champion ran; here only
+    # what train says about its result: the registered version back, or a new one
+    for result, said in (
+        (version, f"v{version} (retrained; same data, spec, thresholds and code as the "
+                  f"registered v{version}: no new version)"),
+        ("99", "v99 (trained)"),
+    ):  # fmt: skip
+        monkeypatch.setattr(
+            bvp.stack, "ensure_champion", lambda *a, r=result, **k: (r, True)
+        )
+        res = CliRunner().invoke(main, ["train", "--retrain"])
+        assert res.exit_code == 0, res.output
+        assert f"champion: btc-volatility {said}" in res.output
