@@ -61,10 +61,15 @@ def check_horizons(horizons: list[int] | range, max_horizon: int = 30) -> list[i
 def resolve_asof(
     daily_candles: pd.DataFrame, asof: str | pd.Timestamp | None
 ) -> pd.Timestamp:
-    """The as-of day: the latest candle by default; must lie within the data."""
+    """The as-of day: the latest candle when None; must lie within the data.
+
+    Raises:
+        DataValidationError: ``asof`` is not YYYY-MM-DD (``""`` included: omit the
+            field for the latest day) or outside the data.
+    """
     days = daily_candles[OPEN_TIME].dt.normalize()
     last, first = days.max(), days.min()
-    if asof is None or asof == "":
+    if asof is None:
         return pd.Timestamp(last)
     from ml.data import parse_day
 

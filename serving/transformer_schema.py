@@ -294,4 +294,8 @@ def _jsonable(v: Any, depth: int = 0) -> Any:
         return _cut(v, 200)
     if isinstance(v, list | tuple) and depth < 3:
         return [_jsonable(x, depth + 1) for x in v[:20]]
+    if isinstance(v, dict) and depth < 3:
+        return {
+            _cut(str(k), 200): _jsonable(x, depth + 1) for k, x in list(v.items())[:20]
+        }
     return _brief(v, 200)

@@ -78,6 +78,18 @@ def _gap() -> list[dict[str, Any]]:
 
 BAD_REQUESTS = [
     ("history_asof", {"asof": "2018-02-01"}, 422, "asof"),
+    ("asof_empty", {"asof": ""}, 422, "asof"),
+    (
+        "daily_at_noon",
+        {
+            "candles": [
+                {**r, "Open time": r["Open time"].replace(" 00:", " 12:", 1)}
+                for r in _candles()
+            ]
+        },
+        422,
+        "candles[0].Open time",
+    ),
     ("history_candles", {"candles": _candles(40)}, 422, "candles"),
     ("gap", {"candles": _gap()}, 422, "candles.open_time"),
     ("null", {"candles": _with(_candles(), 5, Close=None)}, 422, "candles[5].Close"),
@@ -225,6 +237,10 @@ def test_error_messages_name_the_field_as_the_request_does(stack):
         assert out["field"] == f"candles[{i}].{key}", out
         assert out["error"] == f"candles[{i}].{key}: got {float(value)}, {rule}", out
         assert out["at"] == rows[i]["Open time"][:10] + "T00:00Z", out
+    obj = _post(stack, {"candles": {"a": 1}}).json()
+    assert (obj["field"], obj["value"]) == ("candles", {"a": 1}), obj  # JSON, no repr
+    extra = _post(stack, {"instances": [{"horizons": [1]}], "asof": ASOF}).json()
+    assert extra["value"] == [{"horizons": [1]}], extra
     huge = _post(stack, {"asof": ASOF, "pad": "y" * 200_000})
     assert huge.status_code == 422 and huge.json()["field"] == "pad"
     assert len(huge.content) < 2_000, len(huge.content)
