@@ -45,7 +45,20 @@ def check(file: Path, interval: str, gap_policy: str) -> None:
     click.echo(report.as_text())
     if interval == "1d":
         click.echo(f"usable:   {_daily_use(candles)}")
-    click.echo("status:   ok")
+    click.echo(f"status:   {_status(report.gaps, interval)}")
+
+
+def _status(gaps: list[Any], interval: str) -> str:
+    """``ok``, or ``ok`` with what the gaps mean for the commands that read the file."""
+    if not gaps:
+        return "ok"
+    n = f"{len(gaps)} gap{'s' if len(gaps) > 1 else ''}"
+    if interval == "4h":
+        return f"ok with {n} (accepted by default in 4-hour candles)"
+    return (
+        f"ok with {n}: training and bvp backtest refuse gaps in daily candles unless "
+        "BVP_DATA__GAP_POLICY_1D=report or --gaps report"
+    )
 
 
 def _daily_use(candles: Any) -> str:

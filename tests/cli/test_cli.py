@@ -24,6 +24,23 @@ def test_data_check_bundled_4h_reports_gaps():
         "rows:     16208" in res.output
         and "gaps:     8 (16 missing candles)" in res.output
     )
+    assert (
+        "status:   ok with 8 gaps (accepted by default in 4-hour candles)" in res.output
+    )
+
+
+def test_data_check_says_daily_gaps_are_refused_by_default_downstream(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text(
+        "Date,Open,High,Low,Close,Volume\n2020-01-01,1,2,0.5,1.5,3\n"
+        "2020-01-03,1,2,0.5,1.5,3\n"
+    )
+    res = CliRunner().invoke(main, ["data", "check", str(path)])
+    assert res.exit_code == 0, res.output
+    assert res.output.rstrip().endswith(
+        "status:   ok with 1 gap: training and bvp backtest refuse gaps in daily "
+        "candles unless BVP_DATA__GAP_POLICY_1D=report or --gaps report"
+    )
 
 
 @pytest.mark.parametrize(
