@@ -10,6 +10,10 @@ import click
 
 __all__ = ["main"]
 
+# The champion is a few local files: MLflow's download progress bars only clutter the
+# output of status, serve reload, up and the rest (an explicit setting still wins).
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 # name -> ``module[:attr]`` under bvp.commands; attr defaults to the group ``cli``.
 # Imported lazily so `bvp --help` stays fast and each noun only pays for its own deps.
 COMMANDS: dict[str, str] = {

@@ -162,8 +162,6 @@ def start_mlserver(settings: Settings) -> tuple[str, str]:
     from serving.champion import fetch_champion
     from serving.model_repo import prepare_repository
 
-    # the champion is a few local files: MLflow's download bars only clutter `bvp up`
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     booster, info = fetch_champion(settings)
     processes.stop(settings.home, "mlserver")
     repo = prepare_repository(

@@ -68,6 +68,7 @@ def status() -> None:
     from bvp.stack import SERVERS
     from pipelines.tracking import resolve_alias
     from serving.processes import pid_of
+    from serving.reload import served_version
 
     s = _settings()
     for name in SERVERS:
@@ -75,12 +76,20 @@ def status() -> None:
         click.echo(
             f"{name:12s} {'running (pid ' + str(pid) + ')' if pid else 'stopped'}"
         )
+    champion = None
     try:
         info = resolve_alias(
             s.tracking_uri, s.mlflow.model_name, s.mlflow.champion_alias
         )
-        click.echo(
-            f"champion     {info['name']} v{info['version']} run {info['run_id']}"
-        )
+        champion = str(info["version"])
+        click.echo(f"champion     {info['name']} v{champion} run {info['run_id']}")
     except BVPError as exc:
         click.echo(f"champion     none ({exc})")
+    served = served_version(s)
+    if served is None:
+        click.echo("served       none (no MLServer repository yet: bvp up)")
+    elif champion is not None and served != champion:
+        click.echo(f"served       v{served}, not the champion: `bvp serve reload` serves "
+                   f"v{champion}")  # fmt: skip
+    else:
+        click.echo(f"served       v{served}")

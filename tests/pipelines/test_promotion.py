@@ -97,3 +97,27 @@ def test_version_list_shows_each_versions_data_end(two_versions):
     assert [r["version"] for r in rows] == ["2", "1"]
     # the pipeline tags the run, not the version: the list reads it from there
     assert rows[0]["data_last"] > rows[1]["data_last"] != ""
+
+
+def test_status_says_when_the_served_version_is_not_the_champion(
+    two_versions, settings
+):
+    """bvp status named the champion only: after bvp train, v1 was still served."""
+    import json
+
+    from bvp.cli import main
+    from serving.model_repo import model_settings
+
+    res = CliRunner().invoke(main, ["status"])
+    assert "served       none (no MLServer repository yet: bvp up)" in res.output
+    repo = settings.home / "serving" / "repo" / NAME
+    repo.mkdir(parents=True)
+    (repo / "model-settings.json").write_text(json.dumps(model_settings(NAME, "1")))
+    res = CliRunner().invoke(main, ["status"])
+    assert res.exit_code == 0, res.output
+    assert "champion     btc-volatility v2 " in res.output
+    assert (
+        "served       v1, not the champion: `bvp serve reload` serves v2" in res.output
+    )
+    promote_challenger(two_versions, NAME, "1")
+    assert "served       v1\n" in CliRunner().invoke(main, ["status"]).output
