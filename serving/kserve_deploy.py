@@ -78,7 +78,8 @@ def check_storage_uri(uri: str) -> str:
         "KServe cannot resolve models:/ URIs; deploy the alias's artifact location."
         if uri.startswith("models:/")
         else "Log models to an experiment whose artifact root is on S3 or GCS "
-        "(mlflow server --default-artifact-root s3://...)."
+        "(mlflow server --default-artifact-root s3://...), or copy the model folder "
+        "there and pass --storage-uri."
     )
     raise ConfigError("storageUri", uri, "a URI starting with s3:// or gs://", hint)
 

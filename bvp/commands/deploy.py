@@ -59,6 +59,12 @@ def cli() -> None:
     "--dry-run", is_flag=True, help="Print the manifest instead of applying it."
 )
 @click.option(
+    "--storage-uri",
+    default=None,
+    help="s3:// or gs:// model folder to deploy instead of the alias's artifact "
+    "location (e.g. where you copied a locally trained champion).",
+)
+@click.option(
     "--print-uri",
     is_flag=True,
     help="Print only the resolved storage URI (for helm --set).",
@@ -73,6 +79,7 @@ def kserve(
     transformer_image: str | None,
     no_transformer: bool,
     dry_run: bool,
+    storage_uri: str | None,
     print_uri: bool,
 ) -> None:
     """Resolve the champion alias to its s3:// or gs:// artifact folder and apply (or,
@@ -89,8 +96,10 @@ def kserve(
     model_name = settings.mlflow.model_name
     alias = alias or settings.mlflow.champion_alias
     try:
-        client = MlflowClient(tracking_uri=tracking_uri or settings.tracking_uri)
-        uri = kd.check_storage_uri(kd.resolve_alias_uri(client, model_name, alias))
+        if storage_uri is None:
+            client = MlflowClient(tracking_uri=tracking_uri or settings.tracking_uri)
+            storage_uri = kd.resolve_alias_uri(client, model_name, alias)
+        uri = kd.check_storage_uri(storage_uri)
         if print_uri:
             click.echo(uri)
             return

@@ -185,7 +185,28 @@ def test_cli_rejects_local_artifact_uri(tmp_path):
     )
     assert res.exit_code != 0
     assert "expected a URI starting with s3:// or gs://" in res.output
-    assert "Traceback" not in res.output
+    assert "pass --storage-uri" in res.output and "Traceback" not in res.output
+    where = "s3://my-bucket/models/btc-volatility/1"
+    res = CliRunner().invoke(
+        main,
+        [
+            "deploy",
+            "kserve",
+            "--dry-run",
+            "--tracking-uri",
+            uri,
+            "--storage-uri",
+            where,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    doc = yaml.safe_load(res.output)
+    assert doc["spec"]["predictor"]["model"]["storageUri"] == where
+    assert schema_errors(doc) == []
+    bad = CliRunner().invoke(
+        main, ["deploy", "kserve", "--dry-run", "--storage-uri", "models:/x@champion"]
+    )
+    assert bad.exit_code != 0 and "KServe cannot resolve models:/ URIs" in bad.output
 
 
 def test_kubectl_missing_is_a_clear_error(monkeypatch):
