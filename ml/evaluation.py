@@ -138,7 +138,8 @@ def first_origin_index(panel: Panel, first_origin: str) -> int:
 
     Raises:
         DataValidationError: ``first_origin`` (``BVP_TRAIN__FIRST_TEST_ORIGIN``) is
-            not a date or is after the data's last day.
+            not a date, is after the data's last day, or is before the first day whose
+            known labels hold all three regimes.
     """
     from ml.data import parse_day
 
@@ -148,6 +149,14 @@ def first_origin_index(panel: Panel, first_origin: str) -> int:
         raise DataValidationError(
             "first_origin", first_origin,
             f"expected {panel.days[-1].date()} (the data's last day) or earlier "
+            "(BVP_TRAIN__FIRST_TEST_ORIGIN)",
+        )  # fmt: skip
+    ready = panel.first_full_cutoff()
+    if ready is not None and start < ready:  # None: the model's own error says it
+        raise DataValidationError(
+            "first_origin", first_origin,
+            f"expected {panel.days[min(ready, len(panel.days) - 1)].date()} or later: "
+            "the first refit needs labels of all three regimes known by then "
             "(BVP_TRAIN__FIRST_TEST_ORIGIN)",
         )  # fmt: skip
     return start

@@ -60,6 +60,20 @@ class Panel:
         """Index of the first day >= ``day``."""
         return int(self.days.searchsorted(pd.Timestamp(day)))
 
+    def first_full_cutoff(self, keep: np.ndarray | None = None) -> int | None:
+        """Earliest cutoff whose known labels hold every regime, so a classifier can be
+        fitted (None: the data never does). ``keep`` masks the (day, horizon) rows used."""
+        from ml.labels import REGIMES
+
+        known = self.label_known(len(self.days) + max(self.horizons))
+        if keep is not None:
+            known = known & keep
+        when = np.arange(len(self.days))[:, None] + np.asarray(self.horizons)
+        firsts = [when[known & (self.labels == k)] for k in range(len(REGIMES))]
+        if any(len(f) == 0 for f in firsts):
+            return None
+        return int(max(f.min() for f in firsts))
+
     def label_known(self, cutoff: int) -> np.ndarray:
         """Mask (n_days, H): label of (i, h) was known on day ``cutoff`` (i + h <= cutoff)."""
         i = np.arange(len(self.days))[:, None]

@@ -31,7 +31,6 @@ import xgboost as xgb
 from ml._typing import FloatArray, IntArray
 from ml.assessment import assess_champion, gate_losses
 from ml.features import FEATURE_NAMES
-from ml.labels import REGIMES
 from ml.models import RegimeModelSpec, fit_regime_model
 from ml.monitoring import daily_log_losses, decide, feature_drift, gate
 from ml.panel import Panel
@@ -80,16 +79,7 @@ class _Models:
 
     def first_cutoff(self) -> int | None:
         """Earliest cutoff whose rows hold every regime (None: the data never does)."""
-        known = self.rows(len(self.panel.days) + max(self.panel.horizons))
-        when = np.arange(len(self.panel.days))[:, None] + np.asarray(
-            self.panel.horizons
-        )
-        firsts = [when[known & (self.panel.labels == k)] for k in range(len(REGIMES))]
-        return (
-            None
-            if any(len(f) == 0 for f in firsts)
-            else int(max(f.min() for f in firsts))
-        )
+        return self.panel.first_full_cutoff(self.rows(len(self.panel.days)))
 
     def get(self, cutoff: int) -> xgb.XGBClassifier:
         if cutoff not in self.fitted:

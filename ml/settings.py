@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml._typing import GapPolicy
+from ml.data import parse_day
 from ml.errors import DataValidationError
 from ml.labels import DEFAULT_THRESHOLDS, MAX_THRESHOLD, V30_WINDOW, check_thresholds
 from ml.monitoring import DecisionRule, GateTest
@@ -133,6 +134,18 @@ class TrainSettings(_Group):
     """Ignore candles after this day (None: use all). Used for small test slices."""
     baselines: str = "climatology,persistence,seed_logistic,har_rv,garch_t"
     """Comma-separated baselines evaluated walk-forward beside the model ("" for none)."""
+
+    @field_validator("first_test_origin", "train_start", "train_end")
+    @classmethod
+    def _day(cls, v: str | None) -> str | None:
+        """A YYYY-MM-DD day, refused at start rather than minutes into training."""
+        if v is None:
+            return v
+        try:
+            parse_day(v, "day")
+        except DataValidationError as exc:
+            raise ValueError(exc.rule) from None
+        return v
 
 
 class MlflowSettings(_Group):

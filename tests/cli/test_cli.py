@@ -123,6 +123,12 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
                 "BVP_UI__PORT: got '-', expected an integer",
             ],
         ),
+        (  # was found 2 minutes into training, in the evaluate step
+            {"BVP_TRAIN__FIRST_TEST_ORIGIN": "2030-1-1", "BVP_TRAIN__TRAIN_END": "x"},
+            ["BVP_TRAIN__FIRST_TEST_ORIGIN: got '2030-1-1', expected a date YYYY-MM-DD, "
+             "e.g. 2025-05-27",
+             "BVP_TRAIN__TRAIN_END: got 'x', expected a date YYYY-MM-DD, e.g. 2025-05-27"],
+        ),
         (
             {"BVP_SERVING__PARALLEL_WORKERS": "-1"},
             ["BVP_SERVING__PARALLEL_WORKERS: got '-1', expected a number >= 0"],
@@ -171,7 +177,7 @@ def test_model_list_before_any_registration_is_an_empty_listing_with_a_hint():
              "BVP_SERVING__HTTP_PORT?"],
         ),
     ],
-    ids=["int", "two-settings", "bound", "not-json", "group-json", "misspelled",
+    ids=["int", "two-settings", "train-days", "bound", "not-json", "group-json", "misspelled",
          "port-range", "log-level", "empty-home", "horizon", "threshold-cap",
          "misspelled-top-level"],
 )  # fmt: skip

@@ -82,6 +82,11 @@ def test_walk_forward_uses_only_labels_known_at_refit():
     [
         ("2030-01-01", "expected 2019-12-01 (the data's last day) or earlier"),
         ("01/06/2019", "expected a date YYYY-MM-DD"),
+        (  # was "labels: got [], expected all three regimes ... (train_start/train_end)"
+            "2017-01-01",
+            "expected 2018-10-05 or later: the first refit needs labels of all three "
+            "regimes known by then",
+        ),
     ],
 )
 def test_a_first_origin_outside_the_data_is_named(first, rule):
