@@ -68,7 +68,8 @@ class ValidationReport:
             f"interval: {self.interval}",
             f"rows:     {self.rows}",
             f"range:    {self.first} .. {self.last}",
-            f"gaps:     {len(self.gaps)} ({self.missing} missing candles)",
+            f"gaps:     {len(self.gaps)} ({self.missing} missing candle"
+            f"{'' if self.missing == 1 else 's'})",
         ]
         lines += [
             f"  after {a} next is {b} ({n} missing)" for a, b, n in self.gaps[:20]

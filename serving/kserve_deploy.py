@@ -72,7 +72,7 @@ def check_storage_uri(uri: str) -> str:
     Raises:
         ConfigError: ``uri`` is a registry URI (``models:/``) or another scheme.
     """
-    if uri.startswith(STORAGE_SCHEMES):
+    if uri.startswith(STORAGE_SCHEMES) and uri.split("://", 1)[1].strip("/"):
         return uri
     hint = (
         "KServe cannot resolve models:/ URIs; deploy the alias's artifact location."
@@ -81,7 +81,12 @@ def check_storage_uri(uri: str) -> str:
         "(mlflow server --default-artifact-root s3://...), or copy the model folder "
         "there and pass --storage-uri."
     )
-    raise ConfigError("storageUri", uri, "a URI starting with s3:// or gs://", hint)
+    raise ConfigError(
+        "storageUri",
+        uri,
+        "a URI starting with s3:// or gs:// and naming a bucket",
+        hint,
+    )
 
 
 def resolve_alias_uri(client: Any, model_name: str, alias: str) -> str:

@@ -13,6 +13,7 @@ plus ``at`` (row time) and ``needed``/``got`` (history) when known.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any, Literal
 
@@ -170,8 +171,13 @@ def _from_validation(exc: ValidationError, prefix: str = "") -> RequestError:
 
 
 def _brief(v: Any, limit: int = 120) -> str:
-    """repr of a value, cut to ``limit`` characters (an error never echoes megabytes)."""
-    return _cut(repr(v), limit)
+    """A value as the caller wrote it (JSON; repr for what JSON cannot hold), cut to
+    ``limit`` characters (an error never echoes megabytes)."""
+    try:
+        text = json.dumps(v, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(v)
+    return _cut(text, limit)
 
 
 def parse_request(raw: Any, where: str = "") -> ForecastRequest:

@@ -112,9 +112,7 @@ def kserve(
             transformer_image=None
             if no_transformer
             else (transformer_image or kd.DEFAULT_TRANSFORMER_IMAGE),
-            transformer_http_port=settings.transformer.http_port,
-            transformer_grpc_port=settings.transformer.grpc_port,
-        )
+        )  # the cluster's ports (8090/8091, as the chart), not this machine's overrides
         manifest = kd.build_inference_service(spec)
         if dry_run:
             click.echo(kd.to_yaml(manifest), nl=False)

@@ -47,4 +47,5 @@ def rollback() -> None:
     except BVPError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"champion -> v{moved['champion']} (previous -> v{moved['previous']}); "
-               "restart serving or redeploy to pick it up")  # fmt: skip
+               "`bvp serve reload` serves it locally; `bvp deploy kserve` or `bvp promote "
+               "sagemaker` in a cluster or on AWS")  # fmt: skip

@@ -61,8 +61,10 @@ def test_manifest_matches_chart(render):
         ("models:/btc-volatility@champion", "cannot resolve models:/"),
         ("file:///tmp/mlartifacts/1/models/m-1/artifacts", "s3:// or gs://"),
         ("runs:/abc/model", "s3:// or gs://"),
+        ("s3://", "naming a bucket"),
+        ("gs:///", "naming a bucket"),
     ],
-    ids=["registry", "file", "runs"],
+    ids=["registry", "file", "runs", "no-bucket", "no-bucket-gs"],
 )
 def test_storage_uri_must_be_s3_or_gs(uri, match):
     with pytest.raises(ConfigError, match=match):
@@ -160,7 +162,7 @@ def test_resolve_missing_model_raises_not_found(tmp_path):
         kd.resolve_alias_uri(client, MODEL, "champion")
 
 
-def test_cli_rejects_local_artifact_uri(tmp_path):
+def test_cli_rejects_local_artifact_uri(tmp_path, monkeypatch):
     """A file:// artifact root (the local default) cannot be served by KServe."""
     mlflow = pytest.importorskip("mlflow")
     from xgboost import XGBClassifier
@@ -180,6 +182,7 @@ def test_cli_rejects_local_artifact_uri(tmp_path):
             pip_requirements=["xgboost"],
         )
     mlflow.MlflowClient(uri).set_registered_model_alias(MODEL, "champion", "1")
+    monkeypatch.setenv("BVP_TRANSFORMER__HTTP_PORT", "28120")  # a local override
     res = CliRunner().invoke(
         main, ["deploy", "kserve", "--dry-run", "--tracking-uri", uri]
     )
@@ -203,6 +206,8 @@ def test_cli_rejects_local_artifact_uri(tmp_path):
     doc = yaml.safe_load(res.output)
     assert doc["spec"]["predictor"]["model"]["storageUri"] == where
     assert schema_errors(doc) == []
+    port = doc["spec"]["transformer"]["containers"][0]["ports"][0]["containerPort"]
+    assert port == 8090  # the cluster's, whatever BVP_TRANSFORMER__HTTP_PORT is here
     bad = CliRunner().invoke(
         main, ["deploy", "kserve", "--dry-run", "--storage-uri", "models:/x@champion"]
     )

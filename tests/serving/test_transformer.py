@@ -239,6 +239,7 @@ def test_error_messages_name_the_field_as_the_request_does(stack):
         assert out["at"] == rows[i]["Open time"][:10] + "T00:00Z", out
     obj = _post(stack, {"candles": {"a": 1}}).json()
     assert (obj["field"], obj["value"]) == ("candles", {"a": 1}), obj  # JSON, no repr
+    assert obj["error"].endswith('(got {"a": 1})'), obj
     extra = _post(stack, {"instances": [{"horizons": [1]}], "asof": ASOF}).json()
     assert extra["value"] == [{"horizons": [1]}], extra
     huge = _post(stack, {"asof": ASOF, "pad": "y" * 200_000})
