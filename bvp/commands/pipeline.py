@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -73,9 +74,10 @@ def run(name: str, local: bool, host: str | None, params: tuple[str, ...]) -> No
     try:
         args = pipeline_arguments(s, name, **overrides)
         if local:
-            click.echo(
-                f"pipeline {name} finished: {run_local(name, args, s.home / 'pipeline-root')}"
-            )
+            out = run_local(name, args, s.home / "pipeline-root")
+            if name == "monitoring":
+                out = _monitoring_summary(out, s.tracking_uri)
+            click.echo(f"pipeline {name} finished: {out}")
         else:
             click.echo(
                 f"submitted run {run_on_host(name, args, host or '', name)} to {host}"
@@ -173,3 +175,25 @@ def _parse_param(p: str) -> tuple[str, object]:
     if not sep:
         raise click.BadParameter(f"{p!r}: expected KEY=VALUE", param_hint="--param")
     return key, int(value) if value.isdigit() else value
+
+
+def _monitoring_summary(output: str, tracking_uri: str) -> str:
+    """The monitoring run's result in a few lines (its JSON is in the MLflow run)."""
+    import mlflow
+
+    try:
+        r = json.loads(output)
+        drift, perf = r["drift"], r["performance"]
+    except (TypeError, ValueError, KeyError):
+        return str(output)
+    tags = mlflow.MlflowClient(tracking_uri).get_run(r["mlflow_run_id"]).data.tags
+    verdict = "dataset drift" if drift["dataset_drift"] else "no dataset drift"
+    return "\n".join([
+        f"champion v{r['champion_version']} as of {r['asof']}",
+        f"  drift:    {drift['share']:.2f} of features drifted ({drift['method']}; "
+        f"{verdict} at {drift['drift_share']:.2f})",
+        f"  skill:    {perf['skill']:.3f} over {perf['n_days']} matured days (log loss "
+        f"{perf['log_loss']:.3f}, climatology {perf['reference_log_loss']:.3f})",
+        f"  decision: {tags.get('bvp.decision', '?')}",
+        f"  run:      MLflow {r['mlflow_run_id']} (Evidently report, summary JSON)",
+    ])  # fmt: skip

@@ -307,3 +307,35 @@ def test_a_failed_training_step_is_one_line_naming_step_and_error(tmp_path):
     assert str(err) == f"{step.removeprefix('Error: ')} (full log {log})"
     other = PipelineRunError(log, "Killed")
     assert "last lines:\nKilled" in str(other)
+
+
+def test_monitoring_run_ends_with_a_short_summary_not_its_json(tmp_path):
+    """`bvp pipeline run monitoring --local` ended with a 2 KB JSON line."""
+    import json
+
+    import mlflow
+
+    from bvp.commands.pipeline import _monitoring_summary
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = mlflow.MlflowClient(uri)
+    exp = client.create_experiment("mon", artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(exp)
+    client.set_tag(run.info.run_id, "bvp.decision", "retrain=False: not degraded")
+    out = json.dumps({
+        "asof": "2025-05-27", "champion_version": "1", "mlflow_run_id": run.info.run_id,
+        "drift": {"share": 1.0, "method": "wasserstein_normed>=0.1",
+                  "dataset_drift": True, "drift_share": 0.5, "scores": {"x": 0.3}},
+        "performance": {"skill": 0.5473, "n_days": 180, "log_loss": 0.4538,
+                        "reference_log_loss": 1.0026},
+    })  # fmt: skip
+    text = _monitoring_summary(out, uri)
+    assert text.splitlines() == [
+        "champion v1 as of 2025-05-27",
+        "  drift:    1.00 of features drifted (wasserstein_normed>=0.1; dataset drift "
+        "at 0.50)",
+        "  skill:    0.547 over 180 matured days (log loss 0.454, climatology 1.003)",
+        "  decision: retrain=False: not degraded",
+        f"  run:      MLflow {run.info.run_id} (Evidently report, summary JSON)",
+    ]
+    assert _monitoring_summary("not json", uri) == "not json"
