@@ -16,6 +16,7 @@ from typing import Any
 
 from ml.errors import BVPError, ModelNotFoundError
 from ml.settings import Settings
+from pipelines.runner import ANSI_COLOUR
 from serving import processes
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,6 @@ def ensure_champion(
 _SHOWN = re.compile(
     r"Task .*finished with status|walk-forward .*: refit|pipeline training finished"
 )
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _run_pipeline_quietly(
@@ -130,7 +130,7 @@ def _run_pipeline_quietly(
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
-            clean = _ANSI.sub("", line).strip()
+            clean = ANSI_COLOUR.sub("", line).strip()
             if _SHOWN.search(clean):
                 echo(f"      {clean}")
             if clean.startswith("pipeline training finished:"):

@@ -21,7 +21,13 @@ from ml.panel import Panel
 from ml.scoring import realized_variance_forward
 from ml.structural import StructuralForecaster, StructuralSpec
 
-__all__ = ["BACKTEST_COLUMNS", "BacktestResult", "backtest_frame", "run_backtest"]
+__all__ = [
+    "BACKTEST_COLUMNS",
+    "BacktestResult",
+    "backtest_frame",
+    "first_start_index",
+    "run_backtest",
+]
 
 BACKTEST_COLUMNS = (
     "origin_date", "horizon", *PROB_COLUMNS, "vol_forecast", "vol_lo", "vol_hi",
@@ -37,6 +43,14 @@ class BacktestResult:
     regimes: WalkForwardResult
     level: FloatArray
     """(n, H, 4): E[vol], q10, q90, E[variance], annualised (see level_forecast)."""
+
+
+def first_start_index(spec: StructuralSpec | None = None) -> int:
+    """Index of the first daily candle a backtest can start on: the features' history
+    (:data:`ml.features.MIN_HISTORY`) plus the first refit's ``min_train_days``."""
+    from ml.features import MIN_HISTORY
+
+    return MIN_HISTORY - 1 + (spec or StructuralSpec()).min_train_days
 
 
 def run_backtest(
@@ -56,7 +70,7 @@ def run_backtest(
         )
     day = parse_day(start, "start") if isinstance(start, str) else pd.Timestamp(start)
     end = len(panel.days) - 1 if last_origin is None else last_origin
-    earliest = panel.first_usable + spec.min_train_days
+    earliest = first_start_index(spec)
     if earliest > end:
         raise DataValidationError(
             "data", f"{len(panel.days)} daily rows",

@@ -19,6 +19,7 @@ from ml.settings import Settings
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ANSI_COLOUR",
     "COMPILED_DIR",
     "PIPELINES",
     "PipelineStepError",
@@ -162,7 +163,15 @@ class PipelineStepError(BVPError):
 
 
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+"""Terminal colour codes kfp.local puts in its log lines."""
+
+
+_OURS = {
+    c.__name__ for c in vars(errors).values()
+    if isinstance(c, type) and issubclass(c, BVPError)
+}  # fmt: skip
+"""Errors whose message already names the field and value: shown without the class."""
 
 
 class _LastError(io.TextIOBase):
@@ -175,20 +184,13 @@ class _LastError(io.TextIOBase):
     def write(self, text: str) -> int:
         self.out.write(text)
         for line in text.splitlines():
-            m = _ERROR_LINE.match(_ANSI.sub("", line))
+            m = _ERROR_LINE.match(ANSI_COLOUR.sub("", line))
             if m:
                 self.last = m.group(2) if m.group(1) in _OURS else m.group(0).strip()
         return len(text)
 
     def flush(self) -> None:
         self.out.flush()
-
-
-_OURS = {
-    c.__name__ for c in vars(errors).values()
-    if isinstance(c, type) and issubclass(c, BVPError)
-}  # fmt: skip
-"""Errors whose message already names the field and value: shown without the class."""
 
 
 def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
@@ -217,7 +219,9 @@ def run_local(name: str, arguments: dict[str, Any], pipeline_root: Path) -> Any:
         with contextlib.redirect_stdout(tee):
             task = _get(name)(**arguments)
     except RuntimeError as exc:
-        failed = re.search(r"Inner task failed: '([^']+)'", _ANSI.sub("", str(exc)))
+        failed = re.search(
+            r"Inner task failed: '([^']+)'", ANSI_COLOUR.sub("", str(exc))
+        )
         if failed is None:
             raise
         raise PipelineStepError(

@@ -4,9 +4,9 @@
 so a wrong shape, strings or BYTES come back as HTTP 500 with a Python or C++ trace,
 and ``null`` or a negative batch size pass as a prediction. This subclass checks the
 request with ``serving.v2.check_infer_inputs`` and ``check_infer_outputs`` (feature
-count and largest horizon read from the booster) and answers MLServer's 400 error JSON naming the field and
-the value; valid requests go to the stock ``predict`` unchanged, apart from nested data
-flattened.
+count and largest horizon read from the booster) and answers MLServer's 400 error JSON
+naming the field and the value; valid requests go to the stock ``predict`` unchanged,
+apart from nested data flattened.
 
 Configure it as ``"implementation": "serving.mlserver_runtime.ValidatingXGBoostModel"``
 (``serving.model_repo.XGBOOST_RUNTIME``) or ``MLSERVER_MODEL_IMPLEMENTATION``.

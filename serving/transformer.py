@@ -162,10 +162,6 @@ class ForecastTransformer(kserve.Model):
                 self._served = self._build(path, stamp)
             return self._served
 
-    def structural(self) -> StructuralTable | None:
-        """The structural table of the served version (None without the file)."""
-        return self.served().structural
-
     def _build(self, path: Path, stamp: int | None) -> _Served:
         configured = check_thresholds(self.settings.target.thresholds)
         before = self._served

@@ -63,9 +63,9 @@ def _status(gaps: list[Any], interval: str) -> str:
 
 def _daily_use(candles: Any) -> str:
     """What daily candles are enough for: the first forecast day and backtest start."""
+    from ml.backtest import first_start_index
     from ml.data import OPEN_TIME
     from ml.features import MIN_HISTORY
-    from ml.structural import StructuralSpec
 
     days = candles[OPEN_TIME].sort_values().dt.strftime("%Y-%m-%d").to_numpy()
     if len(days) < MIN_HISTORY:
@@ -75,7 +75,7 @@ def _daily_use(candles: Any) -> str:
             f"{MIN_HISTORY} up to its as-of day"
         )
     use = f"forecasts as of {days[MIN_HISTORY - 1]} or later"
-    backtest = MIN_HISTORY - 1 + StructuralSpec().min_train_days
+    backtest = first_start_index()
     if len(days) <= backtest:
         return (
             f"{use}; too short for bvp backtest: {len(days)} daily candles, "
